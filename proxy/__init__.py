@@ -1,0 +1,3 @@
+"""smsproxy: an SMS-Activate protocol gateway."""
+
+__version__ = "0.1.0"

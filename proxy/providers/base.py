@@ -1,0 +1,163 @@
+"""The upstream interface: one small Protocol, its typed results, and the error tree.
+
+Errors::
+
+    ProviderError
+      ProviderUnavailable     network failure, timeout, 5xx, slow-down: try elsewhere later
+        RequestNotSent        connect/pool failure: the upstream never saw it, safe to fail over
+        OutcomeUnknown        sent, no usable answer: a purchase may have happened
+      ProviderRefused         the upstream answered no; `refusal` says which no
+      ProviderAnswerInvalid   an answer we could not parse (treated like OutcomeUnknown for buys)
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+
+class Refusal(enum.StrEnum):
+    """Why an upstream said no, in provider-neutral words (fixtures use these values)."""
+
+    NO_NUMBERS = "no_numbers"
+    NO_BALANCE = "no_balance"
+    BAD_KEY = "bad_key"
+    BAD_SERVICE = "bad_service"
+    BAD_COUNTRY = "bad_country"
+    BAD_OPERATOR = "bad_operator"
+    ORDER_NOT_FOUND = "order_not_found"
+    ORDER_EXPIRED = "order_expired"
+    SMS_RECEIVED = "sms_received"
+    WAIT_SMS = "wait_sms"
+    BAD_STATUS = "bad_status"
+    BAD_REQUEST = "bad_request"
+    RATE_LIMITED = "rate_limited"
+
+
+class ProviderError(Exception):
+    """Base of every error an adapter raises; nothing from httpx leaves `providers/`."""
+
+    def __init__(self, provider: str, message: str = "") -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {type(self).__name__}: {self.message}".rstrip(": ")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(provider={self.provider!r}, message={self.message!r})"
+
+
+class ProviderUnavailable(ProviderError):
+    """The upstream could not answer now (network, timeout, 5xx, rate limit)."""
+
+
+class RequestNotSent(ProviderUnavailable):
+    """The request never reached the upstream: failing over cannot double-buy."""
+
+
+class OutcomeUnknown(ProviderUnavailable):
+    """The request was sent but no answer came back: the action may have happened."""
+
+
+class ProviderRefused(ProviderError):
+    """The upstream answered with a definite refusal."""
+
+    def __init__(self, provider: str, refusal: Refusal, message: str = "") -> None:
+        super().__init__(provider, message or refusal.value)
+        self.refusal = refusal
+
+
+class ProviderAnswerInvalid(ProviderError):
+    """The upstream answered something we cannot parse."""
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """An account balance in the provider's own currency."""
+
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuyRequest:
+    """A purchase in the provider's own codes (already mapped from SMS-Activate's)."""
+
+    service: str
+    country: str
+    operator: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A number the upstream sold us; `phone` is digits only, as the upstream gave it."""
+
+    order_id: str
+    phone: str
+    cost: Decimal | None = None
+    currency: str | None = None
+    operator: str | None = None
+    expires_in: float | None = None
+
+
+class PollState(enum.StrEnum):
+    """What the upstream says about an order's SMS."""
+
+    WAITING = "waiting"
+    RECEIVED = "received"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Sms:
+    """One received message: the code and, where the upstream gives it, the full text."""
+
+    code: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """The upstream's view of an order: every code it has delivered so far, oldest first."""
+
+    state: PollState
+    messages: tuple[Sms, ...] = field(default_factory=tuple)
+    expires_in: float | None = None
+
+
+class Provider(Protocol):
+    """Protocol: one upstream account; every method is a single upstream request."""
+
+    name: str
+    currency: str
+    poll_interval: float
+    order_lifetime: float
+
+    async def balance(self) -> Balance:
+        """The account balance."""
+        ...
+
+    async def buy(self, request: BuyRequest) -> Purchase:
+        """Buy one number; raises ProviderRefused(NO_NUMBERS/NO_BALANCE/...) on a definite no."""
+        ...
+
+    async def poll(self, order_id: str) -> Poll:
+        """Ask for the order's SMS."""
+        ...
+
+    async def request_another(self, order_id: str) -> None:
+        """Ask for one more SMS on the same number (free on both upstreams)."""
+        ...
+
+    async def cancel(self, order_id: str) -> None:
+        """Give the number back for a refund."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the adapter holds (the shared http client is closed by its owner)."""
+        ...

@@ -1,0 +1,86 @@
+"""Run ASGI apps with uvicorn: several in one event loop (demo) or one in a thread (tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def make_server(
+    app: ASGIApp, host: str, port: int, *, access_log: bool = False, lifespan: str = "on"
+) -> uvicorn.Server:
+    """A uvicorn server that leaves logging and signals to its caller."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=access_log,
+        lifespan=lifespan,
+        timeout_graceful_shutdown=3,
+    )
+    server = uvicorn.Server(config)
+    # The caller owns signal handling (demo) or there is no main thread to own it (tests).
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return server
+
+
+class ThreadedServer:
+    """One app served by uvicorn in a background thread, on a free loopback port."""
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.server = make_server(app, host, self.port)
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.server.serve())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+
+    def start(self, timeout: float = 10.0) -> ThreadedServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"server on port {self.port} failed to start") from self._error
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server on port {self.port} did not start in {timeout}s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> ThreadedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
