@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
 import uvicorn
@@ -20,9 +23,34 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+class Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to its caller.
+
+    uvicorn's own capture replaces the process's handlers per server and re-raises the signal
+    after shutdown; with several servers in one loop (the demo) only the last would stop.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_until_signalled(servers: list[Server]) -> None:
+    """Serve all, and stop all gracefully on SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    await asyncio.gather(*(server.serve() for server in servers))
+
+
 def make_server(
     app: ASGIApp, host: str, port: int, *, access_log: bool = False, lifespan: str = "on"
-) -> uvicorn.Server:
+) -> Server:
     """A uvicorn server that leaves logging and signals to its caller."""
     config = uvicorn.Config(
         app,
@@ -33,10 +61,7 @@ def make_server(
         lifespan=lifespan,
         timeout_graceful_shutdown=3,
     )
-    server = uvicorn.Server(config)
-    # The caller owns signal handling (demo) or there is no main thread to own it (tests).
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    return server
+    return Server(config)
 
 
 class ThreadedServer:

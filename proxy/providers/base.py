@@ -134,9 +134,11 @@ class Provider(Protocol):
     """Protocol: one upstream account; every method is a single upstream request."""
 
     name: str
+    kind: str
     currency: str
     poll_interval: float
     order_lifetime: float
+    national_phones: bool  # True when `Purchase.phone` lacks the country calling code
 
     async def balance(self) -> Balance:
         """The account balance."""
@@ -156,6 +158,10 @@ class Provider(Protocol):
 
     async def cancel(self, order_id: str) -> None:
         """Give the number back for a refund."""
+        ...
+
+    async def block(self, order_id: str) -> None:
+        """Report the number as unusable (also a refund where no SMS came)."""
         ...
 
     async def aclose(self) -> None:

@@ -1,0 +1,219 @@
+"""One coroutine per SMS-Activate action: load, ask the state machine, call upstream, store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+
+from proxy import lifecycle
+from proxy.config import TenantSettings
+from proxy.dispatch import Dispatcher, PurchaseFailed
+from proxy.lifecycle import Activation, Upstream
+from proxy.mapping import CodeMap
+from proxy.money import Money
+from proxy.protocol import answers
+from proxy.protocol.answers import Answer
+from proxy.protocol.requests import (
+    GetActiveActivations,
+    GetBalance,
+    GetNumber,
+    GetStatus,
+    Request,
+    SetStatus,
+)
+from proxy.protocol.words import Word
+from proxy.providers.base import Poll, PollState, Provider, ProviderError, ProviderRefused, Refusal
+from proxy.store.activations import ActivationStore
+
+log = structlog.get_logger("actions")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything an action needs, built once in the app's lifespan."""
+
+    store: ActivationStore
+    providers: Mapping[str, Provider]
+    dispatcher: Dispatcher
+    codes: CodeMap
+    money: Money
+    clock: Callable[[], float] = time.time
+
+
+@dataclass(slots=True)
+class Trace:
+    """What the canonical request log line reports about the work done."""
+
+    activation_id: int | None = None
+    provider: str | None = None
+
+
+async def get_balance(ctx: Context, tenant: TenantSettings, trace: Trace) -> Answer:
+    """The sum of the tenant's providers' balances, in the clients' currency."""
+    providers = [ctx.providers[name] for name in tenant.providers]
+    results = await asyncio.gather(*(p.balance() for p in providers), return_exceptions=True)
+    total, answered = Decimal(0), 0
+    for provider, result in zip(providers, results, strict=True):
+        if isinstance(result, ProviderError):
+            log.warning("balance_unavailable", provider=provider.name, error=str(result))
+            continue
+        if isinstance(result, BaseException):
+            raise result
+        total += ctx.money.convert(result.amount, result.currency)
+        answered += 1
+    if providers and not answered:
+        return answers.word(Word.ERROR_SQL)
+    return answers.balance(total)
+
+
+async def get_number(
+    ctx: Context, tenant: TenantSettings, request: GetNumber, trace: Trace
+) -> Answer:
+    """getNumber / getNumberV2, with orderId idempotency per tenant (seeds/004:137, 152)."""
+    if request.order_id is not None:
+        held = await ctx.store.reserve_order(tenant.name, request.order_id)
+        if held is not None:
+            return answers.word(Word.ORDER_ALREADY_EXISTS)
+    try:
+        act = await ctx.dispatcher.buy(tenant, request)
+    except PurchaseFailed as exc:
+        if request.order_id is not None and exc.word is not Word.ERROR_SQL:
+            await ctx.store.release_order(tenant.name, request.order_id)
+        return answers.word(exc.word)
+    trace.activation_id, trace.provider = act.id, act.provider
+    if request.order_id is not None:
+        await ctx.store.bind_order(tenant.name, request.order_id, act.id)
+    if request.v2:
+        return answers.number_v2(act, act.operator)
+    return answers.access_number(act)
+
+
+async def _owned(ctx: Context, tenant: TenantSettings, activation_id: int) -> Activation | None:
+    """The activation if it exists and is this tenant's: foreign ids look like unknown ones."""
+    act = await ctx.store.load(activation_id)
+    if act is None or act.tenant != tenant.name:
+        return None
+    return act
+
+
+async def get_status(
+    ctx: Context, tenant: TenantSettings, request: GetStatus, trace: Trace
+) -> Answer:
+    act = await _owned(ctx, tenant, request.activation_id)
+    if act is None:
+        return answers.word(Word.NO_ACTIVATION)
+    trace.activation_id, trace.provider = act.id, act.provider
+    act = await refresh(ctx, act)
+    return answers.status_v2(act) if request.v2 else answers.status(act)
+
+
+async def refresh(ctx: Context, act: Activation) -> Activation:
+    """Bring an active activation up to date, asking upstream at most once per interval."""
+    if not act.state.active:
+        return act
+    now = ctx.clock()
+    provider = ctx.providers.get(act.provider)
+    if now >= act.expires or provider is None:
+        return await _apply(ctx, act.id, lambda a: lifecycle.on_clock(a, now))
+    if not await ctx.store.claim_poll(act.id, provider.poll_interval):
+        return act
+    try:
+        poll = await provider.poll(act.order_id)
+    except ProviderRefused as exc:
+        if exc.refusal is not Refusal.ORDER_NOT_FOUND:
+            log.warning("poll_refused", provider=provider.name, refusal=exc.refusal.value)
+            return act
+        poll = Poll(PollState.EXPIRED)  # the upstream no longer knows the order
+    except ProviderError as exc:
+        log.warning("poll_failed", provider=provider.name, error=str(exc))
+        return act
+    return await _apply(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
+
+
+async def _apply(
+    ctx: Context, activation_id: int, change: Callable[[Activation], Activation]
+) -> Activation:
+    """Read-modify-write under the activation's lock, so concurrent changes are not lost."""
+    async with ctx.store.locked(activation_id):
+        fresh = await ctx.store.load(activation_id)
+        if fresh is None:
+            raise LookupError(activation_id)
+        changed = change(fresh)
+        if changed != fresh:
+            await ctx.store.save(changed)
+        return changed
+
+
+async def set_status(
+    ctx: Context, tenant: TenantSettings, request: SetStatus, trace: Trace
+) -> Answer:
+    """setStatus through the state machine; the upstream call happens under the lock."""
+    if await _owned(ctx, tenant, request.activation_id) is None:
+        return answers.word(Word.NO_ACTIVATION)
+    async with ctx.store.locked(request.activation_id):
+        act = await ctx.store.load(request.activation_id)
+        if act is None:
+            return answers.word(Word.NO_ACTIVATION)
+        trace.activation_id, trace.provider = act.id, act.provider
+        now = ctx.clock()
+        act = lifecycle.on_clock(act, now)
+        plan = lifecycle.plan_set_status(act, request.status, now)
+        provider = ctx.providers.get(act.provider)
+        if plan.upstream is not Upstream.NONE:
+            if provider is None:
+                return answers.word(Word.ERROR_SQL)
+            try:
+                await _perform(provider, plan.upstream, act.order_id)
+            except ProviderRefused as exc:
+                log.info("upstream_refused", provider=provider.name, refusal=exc.refusal.value)
+                plan = lifecycle.on_upstream_refused(plan, act, exc.refusal, now)
+            except ProviderError as exc:
+                log.warning("upstream_failed", provider=provider.name, error=str(exc))
+                return answers.word(Word.ERROR_SQL)
+        stored = await ctx.store.load(request.activation_id)
+        if plan.after != stored:
+            await ctx.store.save(plan.after)
+        return answers.word(Word(plan.answer.value))
+
+
+async def _perform(provider: Provider, upstream: Upstream, order_id: str) -> None:
+    if upstream is Upstream.CANCEL:
+        await provider.cancel(order_id)
+    elif upstream is Upstream.REQUEST_ANOTHER:
+        await provider.request_another(order_id)
+
+
+async def get_active_activations(ctx: Context, tenant: TenantSettings, trace: Trace) -> Answer:
+    """The tenant's active activations (seeds/004:77-102); NO_ACTIVATIONS when none."""
+    ids = await ctx.store.active_ids(tenant.name)
+    records = await ctx.store.load_many(ids)
+    now, entries, stale = ctx.clock(), [], []
+    for activation_id, act in zip(ids, records, strict=True):
+        current = lifecycle.on_clock(act, now) if act is not None else None
+        if current is None or current.tenant != tenant.name or not current.state.active:
+            stale.append(activation_id)
+            continue
+        country = ctx.codes.country(current.country)
+        entries.append(answers.active_activation(current, country.eng if country else ""))
+    await ctx.store.forget_active(tenant.name, stale)
+    return answers.active_activations(entries)
+
+
+async def perform(ctx: Context, tenant: TenantSettings, request: Request, trace: Trace) -> Answer:
+    """Run the action a parsed request names."""
+    match request:
+        case GetBalance():
+            return await get_balance(ctx, tenant, trace)
+        case GetNumber():
+            return await get_number(ctx, tenant, request, trace)
+        case GetStatus():
+            return await get_status(ctx, tenant, request, trace)
+        case SetStatus():
+            return await set_status(ctx, tenant, request, trace)
+        case GetActiveActivations():
+            return await get_active_activations(ctx, tenant, trace)

@@ -1,0 +1,175 @@
+"""Starlette wiring: the handler_api.php route, health routes and the lifespan that builds state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict
+from urllib.parse import parse_qsl
+
+import httpx
+import redis.asyncio as aioredis
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from proxy.actions import Context, Trace, perform
+from proxy.config import Settings
+from proxy.dispatch import Dispatcher
+from proxy.mapping import load_code_map
+from proxy.money import Money
+from proxy.protocol import answers
+from proxy.protocol.answers import Answer
+from proxy.protocol.requests import ProtocolError, parse_request
+from proxy.protocol.words import Word
+from proxy.providers import build_provider
+from proxy.providers.http import make_client
+from proxy.redis_server import EmbeddedRedis
+from proxy.store.activations import ActivationStore, StoreError
+from proxy.store.keys import Keys
+from proxy.tenants import Tenants
+
+log = structlog.get_logger("request")
+
+HANDLER_PATH = "/stubs/handler_api.php"
+
+
+class State(TypedDict):
+    """What the lifespan yields to every request (starlette "Lifespan State")."""
+
+    ctx: Context
+    tenants: Tenants
+    redis: aioredis.Redis
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The smsproxy ASGI app for `settings`."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        embedded: EmbeddedRedis | None = None
+        url = settings.redis.url
+        if not url:
+            embedded = EmbeddedRedis(settings.redis.data_dir)
+            await asyncio.to_thread(embedded.start)
+            url = embedded.url
+            structlog.get_logger("redis").info("embedded_redis_started", url=url)
+        redis = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+        client = make_client()
+        try:
+            yield build_state(settings, redis, client)
+        finally:
+            await client.aclose()
+            await redis.aclose()
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+
+    return Starlette(
+        routes=[
+            Route(HANDLER_PATH, handler_api, methods=["GET", "POST"]),
+            Route("/health/live", health_live, methods=["GET"]),
+            Route("/health/ready", health_ready, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncClient) -> State:
+    """Providers, store and dispatcher for one app instance."""
+    providers = {name: build_provider(p, client) for name, p in settings.providers.items()}
+    money = Money(settings.money.currency, settings.money.rates)
+    money.check(p.currency for p in settings.providers.values())
+    codes = load_code_map()
+    retention = settings.redis.retention_days * 86400
+    store = ActivationStore(redis, Keys(settings.redis.key_prefix), retention)
+    dispatcher = Dispatcher(store, providers, codes, money)
+    ctx = Context(store=store, providers=providers, dispatcher=dispatcher, codes=codes, money=money)
+    return State(ctx=ctx, tenants=Tenants(settings.tenants), redis=redis)
+
+
+async def read_params(request: Request) -> dict[str, str]:
+    """Query string, overlaid by a form (or flat JSON) body when a POST carries one."""
+    params = dict(request.query_params)
+    if request.method != "POST":
+        return params
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if not body:
+        return params
+    if content_type == "application/x-www-form-urlencoded":
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    elif content_type == "application/json":
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            return params
+        if isinstance(decoded, dict):
+            params.update({str(k): str(v) for k, v in decoded.items() if v is not None})
+    return params
+
+
+def render(answer: Answer) -> Response:
+    """HTTP 200 always: clients take any 4xx/5xx for a network failure."""
+    if answer.text is not None:
+        return Response(answer.text, media_type="text/plain; charset=utf-8")
+    body = json.dumps(answer.json, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, media_type="application/json")
+
+
+async def handler_api(request: Request) -> Response:
+    """The SMS-Activate endpoint; logs one canonical line per request."""
+    started = time.perf_counter()
+    state: Any = request.state
+    ctx: Context = state.ctx
+    tenants: Tenants = state.tenants
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+    trace = Trace()
+    action = tenant_name = None
+    try:
+        params = await read_params(request)
+        action = params.get("action")
+        tenant = tenants.authenticate(params.get("api_key"))
+        if tenant is None:
+            answer = answers.word(Word.BAD_KEY)
+        else:
+            tenant_name = tenant.name
+            answer = await perform(ctx, tenant, parse_request(params), trace)
+    except ProtocolError as exc:
+        answer = answers.word(exc.word)
+    except StoreError as exc:
+        log.error("store_failed", error=str(exc))
+        answer = answers.word(Word.ERROR_SQL)
+    except Exception:
+        log.exception("request_failed")
+        answer = answers.word(Word.ERROR_SQL)
+    log.info(
+        "request",
+        request_id=request_id,
+        action=action,
+        tenant=tenant_name,
+        activation_id=trace.activation_id,
+        provider=trace.provider,
+        answer=answer.word,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return render(answer)
+
+
+async def health_live(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def health_ready(request: Request) -> Response:
+    """Ready when Redis answers."""
+    ctx: Context = request.state.ctx
+    try:
+        await ctx.store.ping()
+    except StoreError as exc:
+        return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})

@@ -1,0 +1,158 @@
+"""The `smsproxy` command: serve, demo, emulate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from proxy import __version__
+from proxy.app import HANDLER_PATH, create_app
+from proxy.config import ConfigError, Settings, load_settings, settings_from_dict
+from proxy.logging import configure_logging
+from proxy.serving import free_port, make_server, serve_until_signalled
+
+DEMO_KEY = "demo"
+EMULATOR_KEY = "emulator-key"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.run(args)
+    except ConfigError as exc:
+        print(f"smsproxy: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smsproxy", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"smsproxy {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the production server")
+    serve.add_argument("--config", type=Path, default=os.environ.get("SMSPROXY_CONFIG"))
+    serve.add_argument("--host", help="overrides [server] host")
+    serve.add_argument("--port", type=int, help="overrides [server] port")
+    serve.set_defaults(run=run_serve)
+
+    demo = commands.add_parser("demo", help="Redis, both emulators and the proxy on loopback")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--sms-delay", type=float, default=5.0, help="seconds until the SMS")
+    demo.add_argument("--data-dir", type=Path, help="Redis data (default: a temporary dir)")
+    demo.set_defaults(run=run_demo)
+
+    emulate = commands.add_parser("emulate", help="run one provider emulator")
+    emulate.add_argument("provider", choices=["smspva", "vaksms"])
+    emulate.add_argument("--port", type=int, required=True)
+    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--api-key", default=EMULATOR_KEY)
+    emulate.add_argument("--balance", type=Decimal, default=Decimal("100"))
+    emulate.add_argument("--sms-delay", type=float, default=5.0)
+    emulate.set_defaults(run=run_emulate)
+    return parser
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    configure_logging(settings.logging.format, settings.logging.level)
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    server = make_server(create_app(settings), host, port, access_log=False)
+    asyncio.run(serve_until_signalled([server]))
+    return 0
+
+
+def build_emulator(provider: str, api_key: str, balance: Decimal, sms_delay: float) -> Any:
+    from proxy.emulators import SmspvaEmulator, VaksmsEmulator
+
+    factory = SmspvaEmulator if provider == "smspva" else VaksmsEmulator
+    return factory(api_keys={api_key: balance}, sms_delay=sms_delay)
+
+
+def run_emulate(args: argparse.Namespace) -> int:
+    configure_logging("console", "info")
+    emulator = build_emulator(args.provider, args.api_key, args.balance, args.sms_delay)
+    server = make_server(emulator.app, args.host, args.port)
+    print(f"{args.provider} emulator on http://{args.host}:{args.port} (api key {args.api_key})")
+    asyncio.run(serve_until_signalled([server]))
+    return 0
+
+
+def demo_settings(smspva_url: str, vaksms_url: str, data_dir: Path) -> Settings:
+    """The demo's configuration: one tenant `demo` that may use both emulated providers."""
+    return settings_from_dict(
+        {
+            "redis": {"url": "", "data_dir": str(data_dir)},
+            "money": {"currency": "USD", "rates": {"RUB": "0.011"}},
+            "logging": {"format": "console"},
+            "providers": {
+                "smspva": {"kind": "smspva", "api_key": EMULATOR_KEY, "base_url": smspva_url,
+                           "poll_interval": 2},
+                "vaksms": {"kind": "vaksms", "api_key": EMULATOR_KEY, "base_url": vaksms_url,
+                           "poll_interval": 2},
+            },
+            "tenants": [{"name": "demo", "key": DEMO_KEY, "providers": ["smspva", "vaksms"]}],
+        }
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    configure_logging("console", "info")
+    with tempfile.TemporaryDirectory(prefix="smsproxy-demo-") as tmp:
+        data_dir = args.data_dir or Path(tmp) / "redis"
+        asyncio.run(_demo(args.port, args.sms_delay, data_dir))
+    return 0
+
+
+async def _demo(port: int, sms_delay: float, data_dir: Path) -> None:
+    host = "127.0.0.1"
+    ports = {"smspva": free_port(), "vaksms": free_port()}
+    servers = []
+    for provider, emulator_port in ports.items():
+        emulator = build_emulator(provider, EMULATOR_KEY, Decimal("100"), sms_delay)
+        servers.append(make_server(emulator.app, host, emulator_port))
+    urls = {name: f"http://{host}:{p}" for name, p in ports.items()}
+    settings = demo_settings(urls["smspva"], urls["vaksms"], data_dir)
+    servers.append(make_server(create_app(settings), host, port))
+    running = asyncio.create_task(serve_until_signalled(servers))
+    while not all(server.started for server in servers) and not running.done():
+        await asyncio.sleep(0.05)
+    if all(server.started for server in servers):
+        print_demo_banner(f"http://{host}:{port}", urls)
+    await running
+    structlog.get_logger("demo").info("demo_stopped")
+
+
+def print_demo_banner(base: str, upstreams: dict[str, str]) -> None:
+    endpoint = f"{base}{HANDLER_PATH}?api_key={DEMO_KEY}"
+    lines = [
+        "",
+        f"smsproxy demo is running: base URL {base}{HANDLER_PATH}  (api key: {DEMO_KEY})",
+        f"emulated upstreams: SMSPVA {upstreams['smspva']}, VAK-SMS {upstreams['vaksms']}",
+        "",
+        "Try:",
+        f"  curl '{endpoint}&action=getBalance'",
+        f"  curl '{endpoint}&action=getNumber&service=tg&country=0'",
+        f"  curl '{endpoint}&action=getStatus&id=<id from ACCESS_NUMBER>'",
+        "",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

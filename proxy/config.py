@@ -1,0 +1,255 @@
+"""Typed settings, read once at startup from one TOML file overlaid with SMSPROXY_* variables.
+
+Every setting can come from the environment: `SMSPROXY_<SECTION>__<KEY>` sets `[section] key`,
+path segments separated by a double underscore, list items by their index
+(`SMSPROXY_PROVIDERS__SMSPVA__API_KEY=...`, `SMSPROXY_TENANTS__0__KEY=...`). Values are read as
+TOML literals when they parse as one (numbers, booleans, arrays), else as plain strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "SMSPROXY_"
+PROVIDER_KINDS = ("smspva", "vaksms")
+DEFAULT_BASE_URLS = {"smspva": "https://api.smspva.com", "vaksms": "https://vak-sms.ru"}
+DEFAULT_CURRENCIES = {"smspva": "USD", "vaksms": "RUB"}
+# seeds/000:17 "4-5 seconds between requests"; VAK documents none, so the same by default.
+DEFAULT_POLL_INTERVALS = {"smspva": 5.0, "vaksms": 5.0}
+# seeds/000:59 orderExpireIn 600; VAK's window is undocumented: 20 minutes by default.
+DEFAULT_ORDER_LIFETIMES = {"smspva": 600.0, "vaksms": 1200.0}
+
+
+class ConfigError(ValueError):
+    """The configuration is incomplete or contradictory; the message says where."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """`url` empty: smsproxy starts its own redis-server with its data in `data_dir`."""
+
+    url: str = ""
+    data_dir: Path = Path("data")
+    retention_days: float = 30.0
+    key_prefix: str = "smsproxy"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    name: str
+    kind: str
+    api_key: str
+    base_url: str
+    currency: str
+    poll_interval: float
+    order_lifetime: float
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSettings:
+    """A client api key (kept only as its SHA-256) and the providers it may use, in order."""
+
+    name: str
+    key_sha256: bytes
+    providers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MoneySettings:
+    """`rates[X]` is the value of one unit of X in `currency`, the clients' currency."""
+
+    currency: str = "USD"
+    rates: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    format: str = "json"
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings
+    redis: RedisSettings
+    money: MoneySettings
+    logging: LoggingSettings
+    providers: Mapping[str, ProviderSettings]
+    tenants: tuple[TenantSettings, ...]
+
+
+def hash_key(key: str) -> bytes:
+    """The form in which client keys are held and compared."""
+    return hashlib.sha256(key.encode()).digest()
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (if any), apply the environment overlay and validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from exc
+    apply_environment(raw, os.environ if environ is None else environ)
+    return settings_from_dict(raw)
+
+
+def apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Overlay SMSPROXY_A__B__C=value onto raw[a][b][c]."""
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if path:
+            _set_path(raw, path, _parse_env_value(value))
+
+
+def _parse_env_value(value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _set_path(node: Any, path: list[str], value: Any) -> None:
+    head, rest = path[0], path[1:]
+    if isinstance(node, list):
+        index = int(head)
+        while len(node) <= index:
+            node.append({})
+        if rest:
+            _set_path(node[index], rest, value)
+        else:
+            node[index] = value
+        return
+    if not rest:
+        node[head] = value
+        return
+    if head not in node or not isinstance(node[head], dict | list):
+        node[head] = [] if rest[0].isdigit() else {}
+    _set_path(node[head], rest, value)
+
+
+def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
+    """Validate a parsed config into typed settings."""
+    server = _section(raw, "server")
+    redis = _section(raw, "redis")
+    money = _section(raw, "money")
+    logging = _section(raw, "logging")
+    providers = {
+        name: _provider(name, _as_mapping(body, f"providers.{name}"))
+        for name, body in _section(raw, "providers").items()
+    }
+    tenants = tuple(_tenant(i, _as_mapping(t, f"tenants[{i}]"), providers) for i, t in
+                    enumerate(_as_list(raw.get("tenants", []), "tenants")))
+    names = [t.name for t in tenants]
+    if len(set(names)) != len(names):
+        raise ConfigError("tenant names must be unique")
+    keys = [t.key_sha256 for t in tenants]
+    if len(set(keys)) != len(keys):
+        raise ConfigError("two tenants share one api key")
+    return Settings(
+        server=ServerSettings(
+            host=str(server.get("host", "0.0.0.0")), port=int(server.get("port", 8080))
+        ),
+        redis=RedisSettings(
+            url=str(redis.get("url", "")),
+            data_dir=Path(str(redis.get("data_dir", "data"))),
+            retention_days=float(redis.get("retention_days", 30)),
+            key_prefix=str(redis.get("key_prefix", "smsproxy")),
+        ),
+        money=MoneySettings(
+            currency=str(money.get("currency", "USD")).upper(),
+            rates={
+                str(k).upper(): _decimal(v, f"money.rates.{k}")
+                for k, v in _section(money, "rates").items()
+            },
+        ),
+        logging=LoggingSettings(
+            format=str(logging.get("format", "json")), level=str(logging.get("level", "info"))
+        ),
+        providers=providers,
+        tenants=tenants,
+    )
+
+
+def _provider(name: str, body: Mapping[str, Any]) -> ProviderSettings:
+    kind = str(body.get("kind", name))
+    if kind not in PROVIDER_KINDS:
+        raise ConfigError(f"providers.{name}.kind must be one of {PROVIDER_KINDS}, not {kind!r}")
+    api_key = body.get("api_key")
+    if not api_key:
+        raise ConfigError(f"providers.{name}.api_key is missing (or set it in the environment)")
+    return ProviderSettings(
+        name=name,
+        kind=kind,
+        api_key=str(api_key),
+        base_url=str(body.get("base_url", DEFAULT_BASE_URLS[kind])).rstrip("/"),
+        currency=str(body.get("currency", DEFAULT_CURRENCIES[kind])).upper(),
+        poll_interval=float(body.get("poll_interval", DEFAULT_POLL_INTERVALS[kind])),
+        order_lifetime=float(body.get("order_lifetime", DEFAULT_ORDER_LIFETIMES[kind])),
+        connect_timeout=float(body.get("connect_timeout", 5.0)),
+        read_timeout=float(body.get("read_timeout", 15.0)),
+    )
+
+
+def _tenant(
+    index: int, body: Mapping[str, Any], providers: Mapping[str, ProviderSettings]
+) -> TenantSettings:
+    where = f"tenants[{index}]"
+    name = body.get("name")
+    if not name:
+        raise ConfigError(f"{where}.name is missing")
+    if body.get("key"):
+        digest = hash_key(str(body["key"]))
+    elif body.get("key_sha256"):
+        try:
+            digest = bytes.fromhex(str(body["key_sha256"]))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.key_sha256 is not hex") from exc
+    else:
+        raise ConfigError(f"{where} needs key or key_sha256")
+    allowed = tuple(str(p) for p in _as_list(body.get("providers", list(providers)), where))
+    unknown = [p for p in allowed if p not in providers]
+    if unknown:
+        raise ConfigError(f"{where}.providers names unknown providers: {unknown}")
+    return TenantSettings(name=str(name), key_sha256=digest, providers=allowed)
+
+
+def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    return _as_mapping(raw.get(name, {}), name)
+
+
+def _as_mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    return value
+
+
+def _as_list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be an array")
+    return value
+
+
+def _decimal(value: Any, where: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ConfigError(f"{where} is not a number: {value!r}") from exc

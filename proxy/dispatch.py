@@ -1,0 +1,198 @@
+"""Buying a number: pick the tenant's providers that carry the pair and fail over between them.
+
+Money rules: a purchase intent is written to Redis before each upstream call; a number that was
+sold is recorded before the client hears of it; a purchase whose outcome is unknown (sent, no
+answer) is never bought again elsewhere within the same request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from proxy.config import TenantSettings
+from proxy.lifecycle import Activation
+from proxy.mapping import CodeMap
+from proxy.money import Money
+from proxy.protocol.requests import GetNumber
+from proxy.protocol.words import Word
+from proxy.providers.base import (
+    BuyRequest,
+    OutcomeUnknown,
+    Provider,
+    ProviderAnswerInvalid,
+    ProviderError,
+    ProviderRefused,
+    ProviderUnavailable,
+    Purchase,
+    Refusal,
+)
+from proxy.store.activations import ActivationStore, StoreError
+
+log = structlog.get_logger("dispatch")
+
+
+class PurchaseFailed(Exception):
+    """No number was bought; `word` is what the client hears."""
+
+    def __init__(self, word: Word, detail: str = "") -> None:
+        super().__init__(f"{word.value}: {detail}" if detail else word.value)
+        self.word = word
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One provider able to sell the pair, with the request in its own codes."""
+
+    provider: Provider
+    request: BuyRequest
+
+
+class Dispatcher:
+    """Tries the tenant's providers in its configured order."""
+
+    def __init__(
+        self,
+        store: ActivationStore,
+        providers: Mapping[str, Provider],
+        codes: CodeMap,
+        money: Money,
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.codes = codes
+        self.money = money
+
+    def candidates(self, tenant: TenantSettings, request: GetNumber) -> list[Candidate]:
+        """The tenant's providers that carry this service and country, in order."""
+        if self.codes.service(request.service) is None:
+            raise PurchaseFailed(Word.BAD_SERVICE, f"unknown service {request.service!r}")
+        if self.codes.country(request.country) is None:
+            raise PurchaseFailed(Word.NO_NUMBERS, f"unknown country {request.country}")
+        found = []
+        for name in tenant.providers:
+            provider = self.providers[name]
+            service = self.codes.provider_service(provider.kind, request.service)
+            country = self.codes.provider_country(provider.kind, request.country)
+            if service is None or country is None:
+                continue  # this provider does not carry the pair: skipped
+            operator = request.operators[0] if request.operators else None
+            found.append(Candidate(provider, BuyRequest(service, country, operator)))
+        return found
+
+    async def buy(self, tenant: TenantSettings, request: GetNumber) -> Activation:
+        """Buy from the first candidate that sells; raise PurchaseFailed with the word."""
+        candidates = self.candidates(tenant, request)
+        refusals: list[Refusal] = []
+        for candidate in candidates:
+            try:
+                return await self._buy_from(tenant, request, candidate)
+            except ProviderRefused as exc:
+                refusals.append(exc.refusal)
+                log.info("provider_refused", provider=exc.provider, refusal=exc.refusal.value)
+            except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
+                # It may have sold: trying another provider could make the client pay twice.
+                log.warning("purchase_outcome_unknown", provider=exc.provider, error=str(exc))
+                raise PurchaseFailed(Word.ERROR_SQL, "purchase outcome unknown") from exc
+            except ProviderUnavailable as exc:
+                log.info("provider_unavailable", provider=exc.provider, error=str(exc))
+        if refusals and all(r is Refusal.NO_BALANCE for r in refusals):
+            raise PurchaseFailed(Word.NO_BALANCE)
+        raise PurchaseFailed(Word.NO_NUMBERS, f"{len(candidates)} candidates")
+
+    async def _buy_from(
+        self, tenant: TenantSettings, request: GetNumber, candidate: Candidate
+    ) -> Activation:
+        provider = candidate.provider
+        activation_id = await self.store.next_id()
+        await self.store.write_intent(
+            activation_id,
+            {
+                "tenant": tenant.name,
+                "provider": provider.name,
+                "service": request.service,
+                "country": str(request.country),
+                "status": "sending",
+            },
+        )
+        try:
+            purchase = await self._send(candidate)
+        except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
+            # Kept for the reconciler: the intent says which account may hold an order.
+            await self.store.update_intent(activation_id, {"status": "unknown", "error": str(exc)})
+            raise
+        except ProviderError:
+            await self.store.drop_intent(activation_id)
+            raise
+        act = self._activation(activation_id, tenant, request, provider, purchase)
+        try:
+            await self.store.record_purchase(act)
+        except StoreError:
+            await self._give_back(provider, purchase)
+            raise
+        log.info(
+            "number_bought",
+            provider=provider.name,
+            activation_id=act.id,
+            service=act.service,
+            country=act.country,
+        )
+        return act
+
+    async def _send(self, candidate: Candidate) -> Purchase:
+        provider, buy = candidate.provider, candidate.request
+        try:
+            return await provider.buy(buy)
+        except ProviderRefused as exc:
+            if exc.refusal is not Refusal.BAD_OPERATOR or buy.operator is None:
+                raise
+        # seeds/004:134: an operator that cannot serve -> the first suitable operator.
+        return await provider.buy(BuyRequest(buy.service, buy.country, None))
+
+    def _activation(
+        self,
+        activation_id: int,
+        tenant: TenantSettings,
+        request: GetNumber,
+        provider: Provider,
+        purchase: Purchase,
+    ) -> Activation:
+        now = time.time()
+        phone = purchase.phone
+        if provider.national_phones:
+            phone = self.codes.international_phone(request.country, phone)
+        cost = purchase.cost
+        if cost is not None:
+            cost = self.money.convert(cost, purchase.currency or provider.currency)
+        lifetime = purchase.expires_in or provider.order_lifetime
+        return Activation(
+            id=activation_id,
+            tenant=tenant.name,
+            provider=provider.name,
+            order_id=purchase.order_id,
+            phone=phone,
+            service=request.service,
+            country=request.country,
+            operator=purchase.operator or (request.operators[0] if request.operators else None),
+            cost=cost,
+            currency=self.money.currency,
+            created=now,
+            expires=now + lifetime,
+            updated=now,
+        )
+
+    async def _give_back(self, provider: Provider, purchase: Purchase) -> None:
+        """Redis lost a bought number: refund it upstream rather than leave it untracked."""
+        try:
+            await provider.cancel(purchase.order_id)
+            log.error("purchase_refunded_unrecorded", provider=provider.name)
+        except ProviderError as exc:
+            log.critical(
+                "purchase_untracked",
+                provider=provider.name,
+                order_id=purchase.order_id,
+                error=str(exc),
+            )

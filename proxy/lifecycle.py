@@ -1,0 +1,194 @@
+"""The activation state machine: pure functions from (activation, event) to the next activation.
+
+No I/O here. The handlers ask this module what to do (`plan_set_status`), perform the upstream
+call it names, and store the activation it returns. SMS-Activate's rules (seeds/002:339-371,
+seeds/004:191-232, SPEC-NOTES "setStatus") map onto the upstreams like this:
+
+    client action        state before          upstream call            answer / state after
+    setStatus 1          WAIT_CODE/WAIT_RETRY  none                     ACCESS_READY, ready flag
+    setStatus 3          CODE_RECEIVED         request_another          ACCESS_RETRY_GET, WAIT_RETRY
+    setStatus 3          WAIT_RETRY            none (already asked)     ACCESS_RETRY_GET
+    setStatus 6          CODE_RECEIVED         none (no finish call)    ACCESS_ACTIVATION, FINISHED
+    setStatus 6          WAIT_CODE (no SMS)    cancel (refund)          ACCESS_ACTIVATION, CANCELLED
+    setStatus 6          WAIT_RETRY            none                     ACCESS_ACTIVATION, WAIT_CODE
+    setStatus 8 / -1     WAIT_CODE             cancel                   ACCESS_CANCEL, CANCELLED
+    setStatus 8 / -1     CANCELLED             none (idempotent)        ACCESS_CANCEL
+    anything else                              none                     BAD_STATUS
+    poll: a code         WAIT_CODE             -                        CODE_RECEIVED
+    poll: a new code     WAIT_RETRY            -                        CODE_RECEIVED (old code: ignored)
+    poll/clock: expired  no code yet           -                        CANCELLED (STATUS_CANCEL)
+    poll/clock: expired  a code was received   -                        FINISHED
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+from proxy.providers.base import Poll, PollState, Refusal
+
+
+class State(enum.StrEnum):
+    """Where an activation is; the first three are "active"."""
+
+    WAIT_CODE = "wait_code"
+    CODE_RECEIVED = "code_received"
+    WAIT_RETRY = "wait_retry"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+    @property
+    def active(self) -> bool:
+        return self not in (State.FINISHED, State.CANCELLED)
+
+
+class Upstream(enum.StrEnum):
+    """The upstream call a transition needs before it may take effect."""
+
+    NONE = "none"
+    REQUEST_ANOTHER = "request_another"
+    CANCEL = "cancel"
+
+
+class Answer(enum.StrEnum):
+    """setStatus answers (seeds/004:210-221), kept here so the machine stays protocol-pure."""
+
+    ACCESS_READY = "ACCESS_READY"
+    ACCESS_RETRY_GET = "ACCESS_RETRY_GET"
+    ACCESS_ACTIVATION = "ACCESS_ACTIVATION"
+    ACCESS_CANCEL = "ACCESS_CANCEL"
+    BAD_STATUS = "BAD_STATUS"
+    ERROR_SQL = "ERROR_SQL"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One code we accepted, with its text and when we saw it (unix seconds)."""
+
+    code: str
+    text: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """One number sold to one tenant, pinned to the provider that sold it."""
+
+    id: int
+    tenant: str
+    provider: str
+    order_id: str
+    phone: str
+    service: str
+    country: int
+    operator: str | None
+    cost: Decimal | None
+    currency: str
+    created: float
+    expires: float
+    state: State = State.WAIT_CODE
+    ready: bool = False
+    messages: tuple[Message, ...] = ()
+    retry_code: str | None = None
+    updated: float = 0.0
+
+    @property
+    def last_code(self) -> str | None:
+        return self.messages[-1].code if self.messages else None
+
+    def evolve(self, now: float, **changes: object) -> Activation:
+        return dataclasses.replace(self, updated=now, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What setStatus must do: call `upstream`, then store `after` and answer `answer`."""
+
+    upstream: Upstream
+    answer: Answer
+    after: Activation
+
+
+CANCEL_STATUSES = frozenset({8, -1})  # seeds/000:363: -1 is SMSPVA's own handler's cancel
+
+
+def on_clock(act: Activation, now: float) -> Activation:
+    """Close an activation whose upstream order lifetime has passed."""
+    if not act.state.active or now < act.expires:
+        return act
+    return _expire(act, now)
+
+
+def _expire(act: Activation, now: float) -> Activation:
+    # A code was delivered, so the number was used and paid: it is done, not cancelled.
+    if act.messages:
+        return act.evolve(now, state=State.FINISHED)
+    return act.evolve(now, state=State.CANCELLED)
+
+
+def on_poll(act: Activation, poll: Poll, now: float) -> Activation:
+    """Apply what the upstream reported about the order."""
+    if not act.state.active:
+        return act
+    if poll.state in (PollState.EXPIRED, PollState.CANCELLED):
+        return _expire(act, now)
+    if poll.state is not PollState.RECEIVED or not poll.messages:
+        return on_clock(act, now)
+    latest = poll.messages[-1]
+    if act.state is State.WAIT_CODE and act.retry_code is None:
+        return _accept(act, latest.code, latest.text, now)
+    if act.state in (State.WAIT_CODE, State.WAIT_RETRY) and latest.code != act.retry_code:
+        # After setStatus 3 the upstream may still show the previous code: only a different
+        # code is new (issue "The core", item 3: never report the old code as new).
+        return _accept(act, latest.code, latest.text, now)
+    return on_clock(act, now)
+
+
+def _accept(act: Activation, code: str, text: str | None, now: float) -> Activation:
+    message = Message(code=code, text=text, at=now)
+    return act.evolve(
+        now, state=State.CODE_RECEIVED, messages=(*act.messages, message), retry_code=None
+    )
+
+
+def plan_set_status(act: Activation, status: int, now: float) -> Plan:
+    """Decide the upstream call, answer and next state for setStatus `status`."""
+    state = act.state
+    if status == 1 and state in (State.WAIT_CODE, State.WAIT_RETRY, State.CODE_RECEIVED):
+        return Plan(Upstream.NONE, Answer.ACCESS_READY, act.evolve(now, ready=True))
+    if status == 3:
+        if state is State.CODE_RECEIVED:
+            after = act.evolve(now, state=State.WAIT_RETRY, retry_code=act.last_code)
+            return Plan(Upstream.REQUEST_ANOTHER, Answer.ACCESS_RETRY_GET, after)
+        if state is State.WAIT_RETRY:
+            return Plan(Upstream.NONE, Answer.ACCESS_RETRY_GET, act)
+    if status == 6:
+        if state in (State.CODE_RECEIVED, State.FINISHED):
+            return Plan(Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.FINISHED))
+        if state is State.WAIT_RETRY:
+            # seeds/004:196: "awaiting retry" -> back to waiting for an SMS.
+            return Plan(Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.WAIT_CODE))
+        if state is State.WAIT_CODE and not act.messages:
+            # seeds/004:196: "preparation" -> deleted and marked as an error; refund it upstream.
+            return Plan(Upstream.CANCEL, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.CANCELLED))
+    if status in CANCEL_STATUSES:
+        if state is State.WAIT_CODE and not act.messages:
+            return Plan(Upstream.CANCEL, Answer.ACCESS_CANCEL, act.evolve(now, state=State.CANCELLED))
+        if state is State.CANCELLED:
+            return Plan(Upstream.NONE, Answer.ACCESS_CANCEL, act)
+    return Plan(Upstream.NONE, Answer.BAD_STATUS, act)
+
+
+def on_upstream_refused(plan: Plan, before: Activation, refusal: Refusal, now: float) -> Plan:
+    """Turn an upstream refusal of the planned call into the answer and state that fit."""
+    if refusal in (Refusal.ORDER_NOT_FOUND, Refusal.ORDER_EXPIRED):
+        # The order is gone upstream (expired or closed): nothing more is paid for it.
+        gone = _expire(before, now)
+        if plan.upstream is Upstream.CANCEL and gone.state is State.CANCELLED:
+            return Plan(Upstream.NONE, plan.answer, gone)
+        return Plan(Upstream.NONE, Answer.BAD_STATUS, gone)
+    # VAK smsReceived / waitSMS and SMSPVA refusals: the upstream will not do it now
+    # (seeds/002:363-367 -> BAD_STATUS). The activation stays as it was.
+    return Plan(Upstream.NONE, Answer.BAD_STATUS, before)

@@ -1,0 +1,149 @@
+"""Render answers: bare words, `WORD:arg` texts and the JSON shapes of seeds 002/004.
+
+Text answers carry no trailing newline and no spaces (SPEC-NOTES: `ACCESS_BALANCE:<amount>`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from proxy.lifecycle import Activation, State
+from proxy.protocol.words import Word
+
+# ISO 4217 numeric codes, for the `currency` fields (seeds/004:96, 144).
+ISO_4217_NUMERIC = {
+    "USD": 840,
+    "RUB": 643,
+    "EUR": 978,
+    "GBP": 826,
+    "CNY": 156,
+    "KZT": 398,
+    "UAH": 980,
+    "INR": 356,
+    "TRY": 949,
+    "BRL": 986,
+}
+
+# Waiting-state getStatusV2 (SPEC-NOTES: ours to define): the seed's keys with empty values.
+ZERO_TIME = "0000-00-00 00:00:00"
+# SMS activations only (seeds/004:112: activationType 0 = SMS).
+VERIFICATION_SMS = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer: a text or a JSON body, and the word that names it in logs and metrics."""
+
+    word: str
+    text: str | None = None
+    json: Any = None
+
+
+def word(w: Word, *args: object) -> Answer:
+    """`WORD` or `WORD:arg1:arg2`."""
+    return Answer(word=w.value, text=":".join([w.value, *(str(a) for a in args)]))
+
+
+def json_answer(body: Any, name: str) -> Answer:
+    return Answer(word=name, json=body)
+
+
+def money(amount: Decimal) -> str:
+    """Two decimals, as SMS-Activate shows balances and costs."""
+    return str(amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def timestamp(unix: float) -> str:
+    """`YYYY-MM-DD HH:MM:SS` in UTC (seeds/004:147)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(unix))
+
+
+def currency_number(code: str) -> int:
+    return ISO_4217_NUMERIC.get(code.upper(), 0)
+
+
+def balance(amount: Decimal) -> Answer:
+    return word(Word.ACCESS_BALANCE, money(amount))
+
+
+def access_number(act: Activation) -> Answer:
+    return word(Word.ACCESS_NUMBER, act.id, act.phone)
+
+
+def status(act: Activation) -> Answer:
+    """The getStatus text for the activation's state (seeds/004:227-232)."""
+    if act.state is State.WAIT_CODE:
+        return word(Word.STATUS_WAIT_CODE)
+    if act.state is State.WAIT_RETRY:
+        return word(Word.STATUS_WAIT_RETRY, act.retry_code or "")
+    if act.state is State.CANCELLED:
+        return word(Word.STATUS_CANCEL)
+    return word(Word.STATUS_OK, act.last_code or "")
+
+
+def number_v2(act: Activation, operator: str | None) -> Answer:
+    """getNumberV2's object, with the seed's types (seeds/004:140-149, SPEC-NOTES)."""
+    body = {
+        "activationId": act.id,
+        "phoneNumber": act.phone,
+        "activationCost": float(money(act.cost or Decimal(0))),
+        "currency": currency_number(act.currency),
+        "countryCode": str(act.country),
+        "canGetAnotherSms": "1",
+        "activationTime": timestamp(act.created),
+        "activationOperator": operator or "any",
+    }
+    return json_answer(body, "ACCESS_NUMBER_V2")
+
+
+def status_v2(act: Activation) -> Answer:
+    """getStatusV2: bare STATUS_CANCEL when cancelled, else the seed's object (004:243-259)."""
+    if act.state is State.CANCELLED:
+        return word(Word.STATUS_CANCEL)
+    shows_code = act.state in (State.CODE_RECEIVED, State.FINISHED) and act.messages
+    latest = act.messages[-1] if shows_code else None
+    sms = {
+        "dateTime": timestamp(latest.at) if latest else ZERO_TIME,
+        "code": latest.code if latest else "",
+        "text": (latest.text or latest.code) if latest else "",
+    }
+    call = {"from": "", "text": "", "code": "", "dateTime": ZERO_TIME, "url": "", "parsingCount": 0}
+    body = {"verificationType": VERIFICATION_SMS, "sms": sms, "call": call}
+    return json_answer(body, "STATUS_V2_" + ("OK" if latest else "WAIT"))
+
+
+# getActiveActivations' activationStatus is undefined in the seeds (SPEC-NOTES); ours:
+# "1" ready confirmed, "3" waiting for another SMS, "4" waiting for the first SMS or code in.
+ACTIVE_STATUS = {State.WAIT_CODE: "4", State.CODE_RECEIVED: "4", State.WAIT_RETRY: "3"}
+
+
+def active_activation(act: Activation, country_name: str) -> dict[str, Any]:
+    """One entry of getActiveActivations (seeds/004:81-98; activationId is a string there)."""
+    codes = [m.code for m in act.messages]
+    texts = [m.text or m.code for m in act.messages]
+    state = "1" if act.ready and act.state is State.WAIT_CODE else ACTIVE_STATUS[act.state]
+    return {
+        "activationId": str(act.id),
+        "serviceCode": act.service,
+        "phoneNumber": act.phone,
+        "activationCost": float(money(act.cost or Decimal(0))),
+        "activationStatus": state,
+        "smsCode": codes or None,
+        "smsText": f"[{', '.join(texts)}]" if texts else None,
+        "activationTime": timestamp(act.created),
+        "discount": "0.00",
+        "repeated": "0",
+        "countryCode": str(act.country),
+        "countryName": country_name,
+        "canGetAnotherSms": "1",
+        "currency": currency_number(act.currency),
+    }
+
+
+def active_activations(entries: list[dict[str, Any]]) -> Answer:
+    if not entries:
+        return word(Word.NO_ACTIVATIONS)
+    return json_answer({"status": "success", "activeActivations": entries}, "ACTIVE_ACTIVATIONS")

@@ -1,0 +1,176 @@
+"""Parse handler_api.php parameters once into one frozen request object per action.
+
+Unknown actions become BAD_ACTION here, not deep inside a handler. Extra parameters (`ref`,
+`softId`, `json`, `freePrice`, ...) are ignored, as SMS-Activate ignores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from proxy.protocol.words import Word
+
+
+class ProtocolError(Exception):
+    """A request that answers with a bare protocol word before any work is done."""
+
+    def __init__(self, word: Word, detail: str = "") -> None:
+        super().__init__(word.value if not detail else f"{word.value}: {detail}")
+        self.word = word
+
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
+
+
+def parse_bool(value: str | None, default: bool = False) -> bool:
+    """true/false/True/False/1/0, as clients send them."""
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    return default
+
+
+@dataclass(frozen=True, slots=True)
+class GetBalance:
+    """getBalance (seeds/004:46-54)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetNumber:
+    """getNumber and getNumberV2 (seeds/004:103-152)."""
+
+    service: str
+    country: int
+    operators: tuple[str, ...]
+    max_price: Decimal | None
+    v2: bool
+    order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatus:
+    """getStatus and getStatusV2 (seeds/004:223-264)."""
+
+    activation_id: int
+    v2: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    """setStatus (seeds/004:186-222)."""
+
+    activation_id: int
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetActiveActivations:
+    """getActiveActivations (seeds/004:77-102)."""
+
+
+Request = GetBalance | GetNumber | GetStatus | SetStatus | GetActiveActivations
+Params = Mapping[str, str]
+
+
+def _get_balance(params: Params) -> GetBalance:
+    return GetBalance()
+
+
+def _get_number(params: Params, *, v2: bool) -> GetNumber:
+    service = params.get("service", "").strip()
+    if not service:
+        raise ProtocolError(Word.BAD_SERVICE, "service is missing")
+    # SPEC-NOTES "getNumber's activationType": only SMS can be served.
+    if params.get("activationType", "0").strip() not in ("", "0"):
+        raise ProtocolError(Word.NO_NUMBERS, "only SMS activations can be served")
+    if parse_bool(params.get("forward")):
+        raise ProtocolError(Word.NO_NUMBERS, "no upstream offers call forwarding")
+    country_text = params.get("country", "").strip() or "0"  # missing country means 0
+    try:
+        country = int(country_text)
+    except ValueError:
+        raise ProtocolError(Word.NO_NUMBERS, f"country {country_text!r}") from None
+    operators = tuple(
+        op.strip().lower()
+        for op in params.get("operator", "").split(",")
+        if op.strip() and op.strip().lower() != "any"  # seeds/002:36: any means no filter
+    )
+    order_id = (params.get("orderId", "").strip() or None) if v2 else None
+    return GetNumber(
+        service=service,
+        country=country,
+        operators=operators,
+        max_price=_max_price(params.get("maxPrice")),
+        v2=v2,
+        order_id=order_id,
+    )
+
+
+def _max_price(value: str | None) -> Decimal | None:
+    """A positive price, or None: anything else means no Free Price cap (seeds/004:108-109)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        price = Decimal(value.strip())
+    except InvalidOperation:
+        return None
+    return price if price.is_finite() and price > 0 else None
+
+
+def _activation_id(params: Params, bad: Word, *names: str) -> int:
+    for name in names:
+        value = params.get(name)
+        if value is not None:
+            text = value.strip()
+            if text.isdigit():
+                return int(text)
+            raise ProtocolError(bad, f"{name} {text!r} is not a number")
+    raise ProtocolError(bad, "id is missing")
+
+
+def _get_status(params: Params, *, v2: bool) -> GetStatus:
+    return GetStatus(_activation_id(params, Word.NO_ACTIVATION, "id", "activationId"), v2=v2)
+
+
+def _set_status(params: Params) -> SetStatus:
+    # seeds/004:222: WRONG_ACTIVATION_ID for an id that is not a number.
+    activation_id = _activation_id(params, Word.WRONG_ACTIVATION_ID, "id", "activationId")
+    text = params.get("status", "").strip()
+    try:
+        status = int(text)
+    except ValueError:
+        raise ProtocolError(Word.BAD_STATUS, f"status {text!r}") from None
+    return SetStatus(activation_id, status)
+
+
+def _get_active_activations(params: Params) -> GetActiveActivations:
+    return GetActiveActivations()
+
+
+PARSERS: dict[str, Callable[[Params], Request]] = {
+    "getbalance": _get_balance,
+    "getnumber": lambda p: _get_number(p, v2=False),
+    "getnumberv2": lambda p: _get_number(p, v2=True),
+    "getstatus": lambda p: _get_status(p, v2=False),
+    "getstatusv2": lambda p: _get_status(p, v2=True),
+    "setstatus": _set_status,
+    "getactiveactivations": _get_active_activations,
+}
+
+
+def parse_request(params: Params) -> Request:
+    """The request object for `params`; raises ProtocolError with the word to answer."""
+    # Actions are matched without case: SMSPVA's own handler documents getstatus/setstatus
+    # (seeds/000:357), and clients written against it send those.
+    action = params.get("action", "").strip().lower()
+    parser = PARSERS.get(action)
+    if parser is None:
+        raise ProtocolError(Word.BAD_ACTION, f"action {action!r}")
+    return parser(params)

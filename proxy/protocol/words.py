@@ -1,0 +1,38 @@
+"""Every bare answer word of the SMS-Activate protocol (seeds 002 and 004)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Word(enum.StrEnum):
+    """Bare protocol words; answers with arguments are rendered in `protocol.answers`."""
+
+    # seeds/004:51 ACCESS_BALANCE:<amount>; 004:372 ACCESS_NUMBER:<id>:<phone>
+    ACCESS_BALANCE = "ACCESS_BALANCE"
+    ACCESS_NUMBER = "ACCESS_NUMBER"
+    # seeds/004:210-213 setStatus answers
+    ACCESS_READY = "ACCESS_READY"
+    ACCESS_RETRY_GET = "ACCESS_RETRY_GET"
+    ACCESS_ACTIVATION = "ACCESS_ACTIVATION"
+    ACCESS_CANCEL = "ACCESS_CANCEL"
+    # seeds/004:227-232 getStatus answers
+    STATUS_WAIT_CODE = "STATUS_WAIT_CODE"
+    STATUS_WAIT_RETRY = "STATUS_WAIT_RETRY"
+    STATUS_WAIT_RESEND = "STATUS_WAIT_RESEND"
+    STATUS_CANCEL = "STATUS_CANCEL"
+    STATUS_OK = "STATUS_OK"
+    # errors
+    BAD_KEY = "BAD_KEY"
+    BAD_ACTION = "BAD_ACTION"
+    BAD_SERVICE = "BAD_SERVICE"
+    BAD_STATUS = "BAD_STATUS"
+    NO_ACTIVATION = "NO_ACTIVATION"
+    NO_ACTIVATIONS = "NO_ACTIVATIONS"
+    NO_NUMBERS = "NO_NUMBERS"
+    NO_BALANCE = "NO_BALANCE"
+    ERROR_SQL = "ERROR_SQL"
+    WRONG_ACTIVATION_ID = "WRONG_ACTIVATION_ID"
+    WRONG_MAX_PRICE = "WRONG_MAX_PRICE"
+    ORDER_ALREADY_EXISTS = "ORDER_ALREADY_EXISTS"
+    EARLY_CANCEL_DENIED = "EARLY_CANCEL_DENIED"

@@ -1,0 +1,182 @@
+"""SMSPVA Activation API v2 (seeds/000): pure build/parse functions and one thin adapter.
+
+Auth is the `apikey` header; every answer is JSON whose `statusCode` repeats the HTTP status
+(seeds/000:54, 94). Status codes (seeds/000:231-244, SPEC-NOTES) map onto our errors below.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+
+from proxy.config import ProviderSettings
+from proxy.providers.base import (
+    Balance,
+    BuyRequest,
+    Poll,
+    PollState,
+    ProviderAnswerInvalid,
+    ProviderError,
+    ProviderRefused,
+    ProviderUnavailable,
+    Purchase,
+    Refusal,
+    Sms,
+)
+from proxy.providers.http import json_body, send
+
+# seeds/000:231-244 (HTTP status / body statusCode -> our error)
+REFUSALS: dict[int, Refusal] = {
+    404: Refusal.ORDER_NOT_FOUND,
+    405: Refusal.BAD_REQUEST,
+    406: Refusal.BAD_KEY,
+    407: Refusal.NO_NUMBERS,
+    410: Refusal.ORDER_EXPIRED,
+    411: Refusal.BAD_SERVICE,  # "service unavailable": this upstream cannot sell it now
+    501: Refusal.NO_BALANCE,
+    502: Refusal.RATE_LIMITED,  # "limit exceeded"
+}
+UNAVAILABLE = frozenset({500, 503})
+
+
+def status_of(http_status: int, body: Any) -> int:
+    """The body's statusCode wins over the HTTP status when both are present."""
+    if isinstance(body, dict):
+        code = body.get("statusCode")
+        if isinstance(code, int):
+            return code
+        if isinstance(code, str) and code.isdigit():
+            return int(code)
+    return http_status
+
+
+def error_for(provider: str, endpoint: str, status: int, body: Any) -> ProviderError:
+    """The error an answer that is not a success stands for."""
+    detail = f"{endpoint}: {status}"
+    if status in REFUSALS:
+        return ProviderRefused(provider, REFUSALS[status], detail)
+    if status in UNAVAILABLE or status >= 500:
+        return ProviderUnavailable(provider, detail)
+    return ProviderAnswerInvalid(provider, f"{detail}: unexpected answer {str(body)[:80]!r}")
+
+
+def _data(body: Any) -> dict[str, Any]:
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def parse_number(provider: str, status: int, body: Any) -> Purchase:
+    """seeds/000:52-61: orderId (int), phoneNumber (national, int), countryCode, orderExpireIn."""
+    if status != 200:
+        raise error_for(provider, "number", status, body)
+    data = _data(body)
+    order_id, phone = data.get("orderId"), data.get("phoneNumber")
+    if order_id in (None, "") or phone in (None, ""):
+        raise ProviderAnswerInvalid(provider, f"number: no orderId/phoneNumber in {body!r:.80}")
+    expires = data.get("orderExpireIn")
+    return Purchase(
+        order_id=str(order_id),
+        phone="".join(ch for ch in str(phone) if ch.isdigit()),
+        expires_in=float(expires) if isinstance(expires, int | float) else None,
+    )
+
+
+def parse_sms(provider: str, status: int, body: Any) -> Poll:
+    """seeds/000:74-102: 200 with data.sms, 202 while waiting, 410 once expired."""
+    data = _data(body)
+    expires = data.get("orderExpireIn")
+    expires_in = float(expires) if isinstance(expires, int | float) else None
+    if status == 202:
+        return Poll(PollState.WAITING, expires_in=expires_in)
+    if status == 410:
+        return Poll(PollState.EXPIRED)
+    if status != 200:
+        raise error_for(provider, "sms", status, body)
+    sms = data.get("sms")
+    if not isinstance(sms, dict) or not sms.get("code"):
+        return Poll(PollState.WAITING, expires_in=expires_in)
+    text = sms.get("fullText")
+    message = Sms(code=str(sms["code"]), text=str(text) if text else None)
+    return Poll(PollState.RECEIVED, (message,), expires_in=expires_in)
+
+
+def parse_balance(provider: str, status: int, body: Any, currency: str) -> Balance:
+    if status != 200:
+        raise error_for(provider, "balance", status, body)
+    data = _data(body)
+    raw = data.get("balance", body.get("balance") if isinstance(body, dict) else None)
+    try:
+        return Balance(Decimal(str(raw)), currency)
+    except InvalidOperation as exc:
+        raise ProviderAnswerInvalid(provider, f"balance: {body!r:.80}") from exc
+
+
+def parse_ok(provider: str, endpoint: str, status: int, body: Any) -> None:
+    if status != 200:
+        raise error_for(provider, endpoint, status, body)
+
+
+class SmspvaProvider:
+    """Adapter for one SMSPVA account."""
+
+    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
+        self.name = settings.name
+        self.kind = "smspva"
+        self.currency = settings.currency
+        self.poll_interval = settings.poll_interval
+        self.order_lifetime = settings.order_lifetime
+        self.national_phones = True  # seeds/000:57: the number comes without calling code
+        self._base = settings.base_url
+        self._headers = {"apikey": settings.api_key}
+        self._client = client
+        self._timeout = httpx.Timeout(
+            settings.read_timeout, connect=settings.connect_timeout, pool=settings.connect_timeout
+        )
+
+    async def _call(self, endpoint: str, method: str, path: str, **params: str) -> tuple[int, Any]:
+        response = await send(
+            self._client,
+            provider=self.name,
+            endpoint=endpoint,
+            method=method,
+            url=f"{self._base}/activation/{path}",
+            timeout=self._timeout,
+            headers=self._headers,
+            params=params or None,
+        )
+        if response.status_code in UNAVAILABLE and not response.content:
+            return response.status_code, None
+        body = json_body(self.name, endpoint, response)
+        return status_of(response.status_code, body), body
+
+    async def balance(self) -> Balance:
+        status, body = await self._call("balance", "GET", "balance")
+        return parse_balance(self.name, status, body, self.currency)
+
+    async def buy(self, request: BuyRequest) -> Purchase:
+        params = {"operator": request.operator} if request.operator else {}
+        path = f"number/{request.country}/{request.service}"
+        status, body = await self._call("number", "GET", path, **params)
+        return parse_number(self.name, status, body)
+
+    async def poll(self, order_id: str) -> Poll:
+        status, body = await self._call("sms", "GET", f"sms/{order_id}")
+        return parse_sms(self.name, status, body)
+
+    async def request_another(self, order_id: str) -> None:
+        status, body = await self._call("clearsms", "PUT", f"clearsms/{order_id}")
+        parse_ok(self.name, "clearsms", status, body)
+
+    async def cancel(self, order_id: str) -> None:
+        status, body = await self._call("cancelorder", "PUT", f"cancelorder/{order_id}")
+        parse_ok(self.name, "cancelorder", status, body)
+
+    async def block(self, order_id: str) -> None:
+        """Mark the number as not working (also refunds, seeds/000:139)."""
+        status, body = await self._call("blocknumber", "PUT", f"blocknumber/{order_id}")
+        parse_ok(self.name, "blocknumber", status, body)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,167 @@
+"""VAK-SMS API (seeds/003): pure build/parse functions and one thin adapter.
+
+GET only, `apiKey` as a query parameter, paths `/api/<method>/` (seeds/003:6, 18). Errors come
+as `{"error": word}` (seeds/003:1211-1220); setStatus answers `{"status": word}`
+(seeds/003:1183-1190), where `smsReceived` and `waitSMS` are refusals, not errors.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+
+from proxy.config import ProviderSettings
+from proxy.providers.base import (
+    Balance,
+    BuyRequest,
+    Poll,
+    PollState,
+    ProviderAnswerInvalid,
+    ProviderError,
+    ProviderRefused,
+    ProviderUnavailable,
+    Purchase,
+    Refusal,
+    Sms,
+)
+from proxy.providers.http import json_body, send
+
+# seeds/003:1211-1220
+ERRORS: dict[str, Refusal] = {
+    "apiKeyNotFound": Refusal.BAD_KEY,
+    "noService": Refusal.BAD_SERVICE,
+    "noNumber": Refusal.NO_NUMBERS,
+    "noMoney": Refusal.NO_BALANCE,
+    "noCountry": Refusal.BAD_COUNTRY,
+    "noOperator": Refusal.BAD_OPERATOR,
+    "badStatus": Refusal.BAD_STATUS,
+    "idNumNotFound": Refusal.ORDER_NOT_FOUND,
+    "badService": Refusal.BAD_SERVICE,
+    "badData": Refusal.BAD_REQUEST,
+}
+# seeds/003:1183-1190: setStatus answers
+STATUS_OK = frozenset({"ready", "update"})
+STATUS_REFUSALS = {"smsReceived": Refusal.SMS_RECEIVED, "waitSMS": Refusal.WAIT_SMS}
+
+
+def check_error(provider: str, endpoint: str, http_status: int, body: Any) -> None:
+    """Raise the error an answer carries, if any."""
+    if http_status >= 500:
+        raise ProviderUnavailable(provider, f"{endpoint}: HTTP {http_status}")
+    if isinstance(body, dict) and "error" in body:
+        word = str(body["error"])
+        refusal = ERRORS.get(word)
+        if refusal is None:
+            raise ProviderAnswerInvalid(provider, f"{endpoint}: unknown error {word!r}")
+        raise ProviderRefused(provider, refusal, f"{endpoint}: {word}")
+    if http_status != 200:
+        raise ProviderAnswerInvalid(provider, f"{endpoint}: HTTP {http_status}")
+
+
+def parse_balance(provider: str, status: int, body: Any) -> Balance:
+    """seeds/003:19-20: {"balance": 100.0}, in roubles."""
+    check_error(provider, "getBalance", status, body)
+    try:
+        return Balance(Decimal(str(body["balance"])), "RUB")
+    except (KeyError, TypeError, InvalidOperation) as exc:
+        raise ProviderAnswerInvalid(provider, f"getBalance: {body!r:.80}") from exc
+
+
+def parse_number(provider: str, status: int, body: Any) -> Purchase:
+    """seeds/003:856: {"tel": 79991112233, "idNum": "..."}; tel carries the calling code."""
+    check_error(provider, "getNumber", status, body)
+    if isinstance(body, list) and body:
+        body = body[0]
+    if not isinstance(body, dict) or not body.get("idNum") or not body.get("tel"):
+        raise ProviderAnswerInvalid(provider, f"getNumber: {body!r:.80}")
+    phone = "".join(ch for ch in str(body["tel"]) if ch.isdigit())
+    return Purchase(order_id=str(body["idNum"]), phone=phone)
+
+
+def parse_sms(provider: str, status: int, body: Any) -> Poll:
+    """seeds/003:1199-1205: smsCode null while waiting, a code, or (with `all`) a list."""
+    check_error(provider, "getSmsCode", status, body)
+    if not isinstance(body, dict) or "smsCode" not in body:
+        raise ProviderAnswerInvalid(provider, f"getSmsCode: {body!r:.80}")
+    raw = body["smsCode"]
+    codes = [raw] if isinstance(raw, str) else [str(c) for c in raw or [] if c]
+    if not codes or not codes[-1]:
+        return Poll(PollState.WAITING)
+    return Poll(PollState.RECEIVED, tuple(Sms(code=c) for c in codes))
+
+
+def parse_set_status(provider: str, status: int, body: Any) -> None:
+    check_error(provider, "setStatus", status, body)
+    word = body.get("status") if isinstance(body, dict) else None
+    if word in STATUS_OK:
+        return
+    if word in STATUS_REFUSALS:
+        raise ProviderRefused(provider, STATUS_REFUSALS[word], f"setStatus: {word}")
+    raise ProviderAnswerInvalid(provider, f"setStatus: {body!r:.80}")
+
+
+class VaksmsProvider:
+    """Adapter for one VAK-SMS account."""
+
+    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
+        self.name = settings.name
+        self.kind = "vaksms"
+        self.currency = settings.currency
+        self.poll_interval = settings.poll_interval
+        self.order_lifetime = settings.order_lifetime
+        self.national_phones = False
+        self._base = settings.base_url
+        self._key = settings.api_key
+        self._client = client
+        self._timeout = httpx.Timeout(
+            settings.read_timeout, connect=settings.connect_timeout, pool=settings.connect_timeout
+        )
+
+    async def _call(self, method: str, **params: str) -> tuple[int, Any]:
+        response = await send(
+            self._client,
+            provider=self.name,
+            endpoint=method,
+            method="GET",
+            url=f"{self._base}/api/{method}/",
+            timeout=self._timeout,
+            params={"apiKey": self._key, **params},
+        )
+        if response.status_code >= 500:
+            return response.status_code, None
+        return response.status_code, json_body(self.name, method, response)
+
+    async def balance(self) -> Balance:
+        status, body = await self._call("getBalance")
+        balance = parse_balance(self.name, status, body)
+        return Balance(balance.amount, self.currency)
+
+    async def buy(self, request: BuyRequest) -> Purchase:
+        params = {"service": request.service, "country": request.country}
+        if request.operator:
+            params["operator"] = request.operator
+        status, body = await self._call("getNumber", **params)
+        return parse_number(self.name, status, body)
+
+    async def poll(self, order_id: str) -> Poll:
+        # `all` lists every code, so a second SMS with a new code is told from the first.
+        status, body = await self._call("getSmsCode", idNum=order_id, all="")
+        return parse_sms(self.name, status, body)
+
+    async def request_another(self, order_id: str) -> None:
+        status, body = await self._call("setStatus", idNum=order_id, status="send")
+        parse_set_status(self.name, status, body)
+
+    async def cancel(self, order_id: str) -> None:
+        status, body = await self._call("setStatus", idNum=order_id, status="end")
+        parse_set_status(self.name, status, body)
+
+    async def block(self, order_id: str) -> None:
+        """status=bad: the number was already used or banned (seeds/003:1168)."""
+        status, body = await self._call("setStatus", idNum=order_id, status="bad")
+        parse_set_status(self.name, status, body)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,236 @@
+"""Activation records, their indexes and purchase intents in Redis.
+
+Every operation touches keys of one hash slot at a time, or uses non-transactional pipelines
+across slots in an order that is safe to interrupt: a purchase intent is written before the
+upstream call and removed only after the activation record exists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import LockError, RedisError
+
+from proxy.lifecycle import Activation, Message, State
+from proxy.store.keys import Keys
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """Redis failed or is unreachable; the request answers ERROR_SQL and changes nothing."""
+
+
+def mapped(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Map redis-py errors to StoreError at the store boundary."""
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await func(*args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper
+
+
+def encode(act: Activation) -> dict[str, str]:
+    """The record as flat hash fields (short names keep it well under 1 KB)."""
+    return {
+        "tenant": act.tenant,
+        "provider": act.provider,
+        "order": act.order_id,
+        "phone": act.phone,
+        "service": act.service,
+        "country": str(act.country),
+        "operator": act.operator or "",
+        "cost": "" if act.cost is None else str(act.cost),
+        "currency": act.currency,
+        "created": repr(act.created),
+        "expires": repr(act.expires),
+        "updated": repr(act.updated),
+        "state": act.state.value,
+        "ready": "1" if act.ready else "0",
+        "msgs": json.dumps([[m.code, m.text, m.at] for m in act.messages], ensure_ascii=False),
+        "retry": act.retry_code or "",
+    }
+
+
+def decode(activation_id: int, fields: dict[str, str]) -> Activation:
+    return Activation(
+        id=activation_id,
+        tenant=fields["tenant"],
+        provider=fields["provider"],
+        order_id=fields["order"],
+        phone=fields["phone"],
+        service=fields["service"],
+        country=int(fields["country"]),
+        operator=fields.get("operator") or None,
+        cost=Decimal(fields["cost"]) if fields.get("cost") else None,
+        currency=fields["currency"],
+        created=float(fields["created"]),
+        expires=float(fields["expires"]),
+        updated=float(fields.get("updated", "0")),
+        state=State(fields["state"]),
+        ready=fields.get("ready") == "1",
+        messages=tuple(
+            Message(code=c, text=t, at=float(a)) for c, t, a in json.loads(fields["msgs"])
+        ),
+        retry_code=fields.get("retry") or None,
+    )
+
+
+def _fields(mapping: dict[str, str]) -> dict[Any, Any]:
+    """redis-py's hset wants a Mapping invariant in its key type; ours are plain str."""
+    return cast("dict[Any, Any]", mapping)
+
+
+class ActivationStore:
+    """The one place that knows how activations live in Redis."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, retention: float) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.retention = retention
+
+    def _ttl(self, act: Activation) -> int:
+        return max(60, int(act.expires - time.time() + self.retention))
+
+    @mapped
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    @mapped
+    async def next_id(self) -> int:
+        return int(await self.redis.incr(self.keys.id_counter()))
+
+    @mapped
+    async def write_intent(self, activation_id: int, fields: dict[str, str]) -> None:
+        """Record that a purchase is about to be sent upstream (crash safety)."""
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.keys.intent(activation_id), mapping=_fields({**fields, "started": repr(now)})
+            )
+            pipe.expire(self.keys.intent(activation_id), int(self.retention))
+            pipe.zadd(self.keys.intents(), {str(activation_id): now})
+            await pipe.execute()
+
+    @mapped
+    async def update_intent(self, activation_id: int, fields: dict[str, str]) -> None:
+        await self.redis.hset(self.keys.intent(activation_id), mapping=_fields(fields))
+
+    @mapped
+    async def drop_intent(self, activation_id: int) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.intent(activation_id))
+            pipe.zrem(self.keys.intents(), str(activation_id))
+            await pipe.execute()
+
+    @mapped
+    async def intent(self, activation_id: int) -> dict[str, str]:
+        return cast("dict[str, str]", await self.redis.hgetall(self.keys.intent(activation_id)))
+
+    @mapped
+    async def record_purchase(self, act: Activation) -> None:
+        """Write a bought number: record, then indexes, then drop the intent."""
+        ttl = self._ttl(act)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.keys.activation(act.id), mapping=_fields(encode(act)))
+            pipe.expire(self.keys.activation(act.id), ttl)
+            pipe.set(self.keys.upstream_order(act.provider, act.order_id), act.id, ex=ttl)
+            pipe.zadd(self.keys.tenant_active(act.tenant), {str(act.id): act.created})
+            await pipe.execute()
+        await self.drop_intent(act.id)
+
+    @mapped
+    async def load(self, activation_id: int) -> Activation | None:
+        fields = cast("dict[str, str]", await self.redis.hgetall(self.keys.activation(activation_id)))
+        return decode(activation_id, fields) if fields else None
+
+    @mapped
+    async def load_many(self, ids: list[int]) -> list[Activation | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for activation_id in ids:
+                pipe.hgetall(self.keys.activation(activation_id))
+            rows: list[dict[str, str]] = await pipe.execute()
+        return [decode(i, row) if row else None for i, row in zip(ids, rows, strict=True)]
+
+    @mapped
+    async def save(self, act: Activation) -> None:
+        """Store a changed activation; a finished or cancelled one leaves the active index."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.keys.activation(act.id), mapping=_fields(encode(act)))
+            pipe.expire(self.keys.activation(act.id), self._ttl(act))
+            if not act.state.active:
+                pipe.zrem(self.keys.tenant_active(act.tenant), str(act.id))
+            await pipe.execute()
+
+    @mapped
+    async def active_ids(self, tenant: str) -> list[int]:
+        members = cast("list[str]", await self.redis.zrange(self.keys.tenant_active(tenant), 0, -1))
+        return [int(m) for m in members]
+
+    @mapped
+    async def forget_active(self, tenant: str, ids: list[int]) -> None:
+        if ids:
+            await self.redis.zrem(self.keys.tenant_active(tenant), *map(str, ids))
+
+    @mapped
+    async def by_upstream(self, provider: str, order_id: str) -> int | None:
+        value = await self.redis.get(self.keys.upstream_order(provider, order_id))
+        return int(value) if value else None
+
+    @mapped
+    async def claim_poll(self, activation_id: int, interval: float) -> bool:
+        """True for exactly one caller per interval, across every replica."""
+        claimed = await self.redis.set(
+            self.keys.poll_claim(activation_id), "1", nx=True, px=max(1, int(interval * 1000))
+        )
+        return bool(claimed)
+
+    @mapped
+    async def reserve_order(self, tenant: str, order_id: str) -> str | None:
+        """Reserve a getNumberV2 orderId; returns what it already holds when taken."""
+        key = self.keys.tenant_order(tenant, order_id)
+        if await self.redis.set(key, "pending", nx=True, ex=int(self.retention)):
+            return None
+        existing = cast("str | None", await self.redis.get(key))
+        return existing or "pending"
+
+    @mapped
+    async def bind_order(self, tenant: str, order_id: str, activation_id: int) -> None:
+        key = self.keys.tenant_order(tenant, order_id)
+        await self.redis.set(key, str(activation_id), ex=int(self.retention))
+
+    @mapped
+    async def release_order(self, tenant: str, order_id: str) -> None:
+        await self.redis.delete(self.keys.tenant_order(tenant, order_id))
+
+    @asynccontextmanager
+    async def locked(self, activation_id: int, timeout: float = 30.0) -> AsyncIterator[None]:
+        """Serialise read-modify-write of one activation across replicas."""
+        lock = self.redis.lock(
+            self.keys.activation_lock(activation_id), timeout=timeout, blocking_timeout=timeout
+        )
+        try:
+            acquired = await lock.acquire()
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"{type(exc).__name__}: {exc}") from exc
+        if not acquired:
+            raise StoreError(f"activation {activation_id} stayed locked for {timeout}s")
+        try:
+            yield
+        finally:
+            try:
+                await lock.release()
+            except (LockError, RedisError, OSError):
+                pass  # expired meanwhile: the TTL already freed it

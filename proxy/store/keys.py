@@ -1,0 +1,47 @@
+"""Every Redis key name, one function each. Keys are Redis-Cluster-safe: the part in braces
+(the hash tag) keeps together the keys that one operation touches."""
+
+from __future__ import annotations
+
+
+class Keys:
+    """Key builders under one configurable prefix (several deployments may share a Redis)."""
+
+    def __init__(self, prefix: str = "smsproxy") -> None:
+        self.prefix = prefix
+
+    def id_counter(self) -> str:
+        """INCR counter for activation ids, shared by every provider and replica."""
+        return f"{self.prefix}:{{ids}}"
+
+    def activation(self, activation_id: int) -> str:
+        """Hash: the activation record."""
+        return f"{self.prefix}:act:{{{activation_id}}}"
+
+    def activation_lock(self, activation_id: int) -> str:
+        """Lock serialising changes to one activation across replicas."""
+        return f"{self.prefix}:act:{{{activation_id}}}:lock"
+
+    def poll_claim(self, activation_id: int) -> str:
+        """SET NX PX key: whoever sets it may poll the upstream for this activation now."""
+        return f"{self.prefix}:act:{{{activation_id}}}:poll"
+
+    def tenant_active(self, tenant: str) -> str:
+        """Sorted set of the tenant's active activation ids, scored by creation time."""
+        return f"{self.prefix}:tenant:{{{tenant}}}:active"
+
+    def tenant_order(self, tenant: str, order_id: str) -> str:
+        """getNumberV2 orderId -> activation id (idempotency is per tenant, seeds/004:137)."""
+        return f"{self.prefix}:tenant:{{{tenant}}}:order:{order_id}"
+
+    def upstream_order(self, provider: str, order_id: str) -> str:
+        """Provider order id -> our activation id."""
+        return f"{self.prefix}:upstream:{{{provider}}}:{order_id}"
+
+    def intents(self) -> str:
+        """Sorted set of purchases started but not yet recorded (id scored by start time)."""
+        return f"{self.prefix}:{{intents}}"
+
+    def intent(self, activation_id: int) -> str:
+        """Hash: what a started purchase asked for, kept until it is recorded or reconciled."""
+        return f"{self.prefix}:{{intents}}:{activation_id}"

@@ -1,0 +1,140 @@
+"""Every recorded SMS-Activate exchange, replayed against the proxy in the state it needs.
+
+Each fixture in protocol_fixtures/smsactivate names a scenario; the scenario drives the proxy
+(and the emulators) there, and returns the activation id to put in the request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FIXTURES_DIR, SMSPVA_KEY, VAKSMS_KEY, Proxy, Upstream, deliver
+
+Scenario = Callable[[Proxy, Upstream, Upstream], int | None]
+
+
+def fresh(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    return None
+
+
+def no_stock(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    smspva.emulator.set_all_stock(0)
+    vaksms.emulator.set_all_stock(0)
+    return None
+
+
+def no_money(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    smspva.emulator.set_balance(SMSPVA_KEY, 0)
+    vaksms.emulator.set_balance(VAKSMS_KEY, 0)
+    return None
+
+
+def bought(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    activation_id, _ = proxy.buy()
+    return activation_id
+
+
+def code(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    activation_id, phone = proxy.buy()
+    deliver(smspva, phone)
+    assert proxy.text(action="getStatus", id=activation_id).startswith("STATUS_OK:")
+    return activation_id
+
+
+def retry(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    activation_id = code(proxy, smspva, vaksms)
+    assert proxy.text(action="setStatus", id=activation_id, status=3) == "ACCESS_RETRY_GET"
+    return activation_id
+
+
+def cancelled(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    activation_id, _ = proxy.buy()
+    assert proxy.text(action="setStatus", id=activation_id, status=8) == "ACCESS_CANCEL"
+    return activation_id
+
+
+def finished(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    activation_id = code(proxy, smspva, vaksms)
+    assert proxy.text(action="setStatus", id=activation_id, status=6) == "ACCESS_ACTIVATION"
+    return activation_id
+
+
+def foreign(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    activation_id, _ = proxy.buy(tenant="bob")
+    return activation_id
+
+
+def order_used(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    answer = proxy.call(action="getNumberV2", service="tg", country=0, orderId="order-1").json()
+    assert "activationId" in answer
+    return None
+
+
+SCENARIOS: dict[str, Scenario] = {
+    f.__name__: f
+    for f in (fresh, no_stock, no_money, bought, code, retry, cancelled, finished, foreign,
+              order_used)
+}  # fmt: skip
+
+FIXTURES = sorted((FIXTURES_DIR / "smsactivate").glob("*.json"))
+
+
+def load(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+def same_shape(expected: Any, actual: Any, where: str = "$") -> list[str]:
+    """Differences in keys and JSON types, recursively (values may differ)."""
+    if json_type(expected) != json_type(actual):
+        return [f"{where}: {json_type(expected)} expected, got {json_type(actual)} {actual!r}"]
+    if isinstance(expected, dict):
+        problems = [f"{where}: keys {sorted(set(expected) ^ set(actual))}"] if set(
+            expected) != set(actual) else []
+        for key in set(expected) & set(actual):
+            problems += same_shape(expected[key], actual[key], f"{where}.{key}")
+        return problems
+    if isinstance(expected, list) and expected and actual:
+        return same_shape(expected[0], actual[0], f"{where}[0]")
+    return []
+
+
+def test_every_fixture_has_a_scenario() -> None:
+    """Completeness: no fixture names a scenario that does not exist."""
+    assert FIXTURES
+    unknown = {p.name: load(p)["scenario"] for p in FIXTURES if load(p)["scenario"] not in SCENARIOS}
+    assert not unknown
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
+def test_fixture(path: Path, proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> None:
+    fixture = load(path)
+    activation_id = SCENARIOS[fixture["scenario"]](proxy, smspva, vaksms)
+    query = {
+        k: v.replace("{id}", str(activation_id)) if isinstance(v, str) else v
+        for k, v in fixture["request"]["query"].items()
+    }
+    response = proxy.client.get(proxy.url + fixture["request"]["path"], params=query)
+    expected = fixture["response"]
+    assert response.status_code == expected["status"]
+    assert response.headers["content-type"].startswith(expected["content_type"])
+    if expected["content_type"] == "application/json":
+        assert same_shape(expected["body"], response.json()) == []
+    elif "pattern" in expected:
+        assert re.fullmatch(expected["pattern"], response.text), response.text
+    else:
+        assert response.text == expected["body"]
