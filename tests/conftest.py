@@ -78,7 +78,7 @@ def fixture_vaksms(_vaksms_server: Upstream) -> Upstream:
 
 def proxy_config(
     redis_url: str, smspva_url: str, vaksms_url: str, *, poll_interval: float = TEST_POLL_INTERVAL,
-    prefix: str | None = None,
+    prefix: str | None = None, read_timeout: float = 2.0,
 ) -> dict[str, Any]:
     """The test deployment: four tenants over the two emulated providers."""
     return {
@@ -86,9 +86,9 @@ def proxy_config(
         "money": {"currency": "USD", "rates": {"RUB": "0.01"}},
         "providers": {
             "smspva": {"api_key": SMSPVA_KEY, "base_url": smspva_url,
-                       "poll_interval": poll_interval, "read_timeout": 2},
+                       "poll_interval": poll_interval, "read_timeout": read_timeout},
             "vaksms": {"api_key": VAKSMS_KEY, "base_url": vaksms_url,
-                       "poll_interval": poll_interval, "read_timeout": 2},
+                       "poll_interval": poll_interval, "read_timeout": read_timeout},
         },
         "tenants": [
             {"name": "alice", "key": TENANT_KEYS["alice"], "providers": ["smspva", "vaksms"]},
@@ -137,8 +137,12 @@ def fixture_make_proxy(
     servers: list[ThreadedServer] = []
     clients: list[httpx.Client] = []
 
-    def make(**overrides: Any) -> Proxy:
-        config = proxy_config(redis_server.url, smspva.url, vaksms.url, **overrides)
+    def make(
+        smspva_url: str | None = None, vaksms_url: str | None = None, **overrides: Any
+    ) -> Proxy:
+        config = proxy_config(
+            redis_server.url, smspva_url or smspva.url, vaksms_url or vaksms.url, **overrides
+        )
         settings = settings_from_dict(config)
         server = ThreadedServer(create_app(settings)).start()
         servers.append(server)
