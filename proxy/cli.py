@@ -22,6 +22,7 @@ from proxy.serving import free_port, make_server, serve_until_signalled
 
 DEMO_KEY = "demo"
 EMULATOR_KEY = "emulator-key"
+DEMO_BALANCES = {"smspva": Decimal("100"), "vaksms": Decimal("10000")}  # USD, RUB
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,10 +100,18 @@ def demo_settings(smspva_url: str, vaksms_url: str, data_dir: Path) -> Settings:
             "money": {"currency": "USD", "rates": {"RUB": "0.011"}},
             "logging": {"format": "console"},
             "providers": {
-                "smspva": {"kind": "smspva", "api_key": EMULATOR_KEY, "base_url": smspva_url,
-                           "poll_interval": 2},
-                "vaksms": {"kind": "vaksms", "api_key": EMULATOR_KEY, "base_url": vaksms_url,
-                           "poll_interval": 2},
+                "smspva": {
+                    "kind": "smspva",
+                    "api_key": EMULATOR_KEY,
+                    "base_url": smspva_url,
+                    "poll_interval": 2,
+                },
+                "vaksms": {
+                    "kind": "vaksms",
+                    "api_key": EMULATOR_KEY,
+                    "base_url": vaksms_url,
+                    "poll_interval": 2,
+                },
             },
             "tenants": [{"name": "demo", "key": DEMO_KEY, "providers": ["smspva", "vaksms"]}],
         }
@@ -122,13 +131,14 @@ async def _demo(port: int, sms_delay: float, data_dir: Path) -> None:
     ports = {"smspva": free_port(), "vaksms": free_port()}
     servers = []
     for provider, emulator_port in ports.items():
-        emulator = build_emulator(provider, EMULATOR_KEY, Decimal("100"), sms_delay)
+        emulator = build_emulator(provider, EMULATOR_KEY, DEMO_BALANCES[provider], sms_delay)
         servers.append(make_server(emulator.app, host, emulator_port))
     urls = {name: f"http://{host}:{p}" for name, p in ports.items()}
     settings = demo_settings(urls["smspva"], urls["vaksms"], data_dir)
     servers.append(make_server(create_app(settings), host, port))
     running = asyncio.create_task(serve_until_signalled(servers))
-    while not all(server.started for server in servers) and not running.done():
+    # uvicorn offers no start event to await, so look every 50 ms.
+    while not all(server.started for server in servers) and not running.done():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     if all(server.started for server in servers):
         print_demo_banner(f"http://{host}:{port}", urls)

@@ -156,8 +156,10 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         name: _provider(name, _as_mapping(body, f"providers.{name}"))
         for name, body in _section(raw, "providers").items()
     }
-    tenants = tuple(_tenant(i, _as_mapping(t, f"tenants[{i}]"), providers) for i, t in
-                    enumerate(_as_list(raw.get("tenants", []), "tenants")))
+    tenants = tuple(
+        _tenant(i, _as_mapping(t, f"tenants[{i}]"), providers)
+        for i, t in enumerate(_as_list(raw.get("tenants", []), "tenants"))
+    )
     names = [t.name for t in tenants]
     if len(set(names)) != len(names):
         raise ConfigError("tenant names must be unique")

@@ -7,9 +7,12 @@ answer) is never bought again elsewhere within the same request.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 import structlog
 
@@ -51,6 +54,32 @@ class Candidate:
     request: BuyRequest
 
 
+class PriceMemo:
+    """Recent upstream prices per provider, service and country, kept in this process.
+
+    The price of an activation is shown to the client (activationCost); asking it with every
+    purchase would double the upstream requests, so a price is reused for `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 300.0) -> None:
+        self.ttl = ttl
+        self._prices: dict[tuple[str, BuyRequest], tuple[float, Decimal]] = {}
+
+    async def price(self, provider: Provider, request: BuyRequest) -> Decimal | None:
+        key = (provider.name, BuyRequest(request.service, request.country))
+        cached = self._prices.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        try:
+            price = await provider.price(key[1])
+        except ProviderError as exc:
+            log.info("price_unavailable", provider=provider.name, error=str(exc))
+            return cached[1] if cached else None
+        self._prices[key] = (now + self.ttl, price)
+        return price
+
+
 class Dispatcher:
     """Tries the tenant's providers in its configured order."""
 
@@ -65,6 +94,7 @@ class Dispatcher:
         self.providers = providers
         self.codes = codes
         self.money = money
+        self.prices = PriceMemo()
 
     def candidates(self, tenant: TenantSettings, request: GetNumber) -> list[Candidate]:
         """The tenant's providers that carry this service and country, in order."""
@@ -118,6 +148,7 @@ class Dispatcher:
                 "status": "sending",
             },
         )
+        price = asyncio.create_task(self.prices.price(provider, candidate.request))
         try:
             purchase = await self._send(candidate)
         except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
@@ -127,6 +158,10 @@ class Dispatcher:
         except ProviderError:
             await self.store.drop_intent(activation_id)
             raise
+        finally:
+            cost = await price
+        if purchase.cost is None and cost is not None:
+            purchase = dataclasses.replace(purchase, cost=cost, currency=provider.currency)
         act = self._activation(activation_id, tenant, request, provider, purchase)
         try:
             await self.store.record_purchase(act)

@@ -5,7 +5,7 @@ call it names, and store the activation it returns. SMS-Activate's rules (seeds/
 seeds/004:191-232, SPEC-NOTES "setStatus") map onto the upstreams like this:
 
     client action        state before          upstream call            answer / state after
-    setStatus 1          WAIT_CODE/WAIT_RETRY  none                     ACCESS_READY, ready flag
+    setStatus 1          any active state      none                     ACCESS_READY, ready flag
     setStatus 3          CODE_RECEIVED         request_another          ACCESS_RETRY_GET, WAIT_RETRY
     setStatus 3          WAIT_RETRY            none (already asked)     ACCESS_RETRY_GET
     setStatus 6          CODE_RECEIVED         none (no finish call)    ACCESS_ACTIVATION, FINISHED
@@ -15,7 +15,7 @@ seeds/004:191-232, SPEC-NOTES "setStatus") map onto the upstreams like this:
     setStatus 8 / -1     CANCELLED             none (idempotent)        ACCESS_CANCEL
     anything else                              none                     BAD_STATUS
     poll: a code         WAIT_CODE             -                        CODE_RECEIVED
-    poll: a new code     WAIT_RETRY            -                        CODE_RECEIVED (old code: ignored)
+    poll: a new code     WAIT_RETRY            -                        CODE_RECEIVED (not the old)
     poll/clock: expired  no code yet           -                        CANCELLED (STATUS_CANCEL)
     poll/clock: expired  a code was received   -                        FINISHED
 """
@@ -166,16 +166,24 @@ def plan_set_status(act: Activation, status: int, now: float) -> Plan:
             return Plan(Upstream.NONE, Answer.ACCESS_RETRY_GET, act)
     if status == 6:
         if state in (State.CODE_RECEIVED, State.FINISHED):
-            return Plan(Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.FINISHED))
+            return Plan(
+                Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.FINISHED)
+            )
         if state is State.WAIT_RETRY:
             # seeds/004:196: "awaiting retry" -> back to waiting for an SMS.
-            return Plan(Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.WAIT_CODE))
+            return Plan(
+                Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.WAIT_CODE)
+            )
         if state is State.WAIT_CODE and not act.messages:
             # seeds/004:196: "preparation" -> deleted and marked as an error; refund it upstream.
-            return Plan(Upstream.CANCEL, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.CANCELLED))
+            return Plan(
+                Upstream.CANCEL, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.CANCELLED)
+            )
     if status in CANCEL_STATUSES:
         if state is State.WAIT_CODE and not act.messages:
-            return Plan(Upstream.CANCEL, Answer.ACCESS_CANCEL, act.evolve(now, state=State.CANCELLED))
+            return Plan(
+                Upstream.CANCEL, Answer.ACCESS_CANCEL, act.evolve(now, state=State.CANCELLED)
+            )
         if state is State.CANCELLED:
             return Plan(Upstream.NONE, Answer.ACCESS_CANCEL, act)
     return Plan(Upstream.NONE, Answer.BAD_STATUS, act)

@@ -39,9 +39,7 @@ def find_redis_server() -> str:
 class EmbeddedRedis:
     """A redis-server child process on 127.0.0.1."""
 
-    def __init__(
-        self, data_dir: Path, port: int | None = None, *, persistent: bool = True
-    ) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, persistent: bool = True) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.persistent = persistent
@@ -71,7 +69,11 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while not self._answers_ping():
             if self._process.poll() is not None:
-                err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
+                err = (
+                    self._process.stderr.read().decode(errors="replace")
+                    if self._process.stderr
+                    else ""
+                )
                 raise RuntimeError(f"redis-server exited at start: {err.strip()[:300]}")
             if time.monotonic() > deadline:
                 self.stop()

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -49,7 +50,12 @@ async def serve_until_signalled(servers: list[Server]) -> None:
 
 
 def make_server(
-    app: ASGIApp, host: str, port: int, *, access_log: bool = False, lifespan: str = "on"
+    app: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    access_log: bool = False,
+    lifespan: Literal["auto", "on", "off"] = "on",
 ) -> Server:
     """A uvicorn server that leaves logging and signals to its caller."""
     config = uvicorn.Config(

@@ -148,6 +148,10 @@ class Provider(Protocol):
         """Buy one number; raises ProviderRefused(NO_NUMBERS/NO_BALANCE/...) on a definite no."""
         ...
 
+    async def price(self, request: BuyRequest) -> Decimal:
+        """The current price of one number, in the account's currency."""
+        ...
+
     async def poll(self, order_id: str) -> Poll:
         """Ask for the order's SMS."""
         ...

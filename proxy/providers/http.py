@@ -33,7 +33,7 @@ async def send(
     endpoint: str,
     method: str,
     url: str,
-    timeout: httpx.Timeout,
+    timeouts: httpx.Timeout,
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
 ) -> httpx.Response:
@@ -42,7 +42,7 @@ async def send(
     status: int | str = "error"
     try:
         response = await client.request(
-            method, url, headers=headers, params=params, timeout=timeout
+            method, url, headers=headers, params=params, timeout=timeouts
         )
         status = response.status_code
         return response

@@ -38,6 +38,13 @@ REFUSALS: dict[int, Refusal] = {
     501: Refusal.NO_BALANCE,
     502: Refusal.RATE_LIMITED,  # "limit exceeded"
 }
+# 405 "bad request" means something specific where the request itself was well formed
+# (our emulator's reading of seeds/000:123-139; the real API documents no finer word).
+ENDPOINT_REFUSALS: dict[tuple[str, int], Refusal] = {
+    ("cancelorder", 405): Refusal.SMS_RECEIVED,  # an SMS came: no refund any more
+    ("blocknumber", 405): Refusal.SMS_RECEIVED,
+    ("clearsms", 405): Refusal.WAIT_SMS,  # nothing to clear: the next SMS is still awaited
+}
 UNAVAILABLE = frozenset({500, 503})
 
 
@@ -55,6 +62,8 @@ def status_of(http_status: int, body: Any) -> int:
 def error_for(provider: str, endpoint: str, status: int, body: Any) -> ProviderError:
     """The error an answer that is not a success stands for."""
     detail = f"{endpoint}: {status}"
+    if (endpoint, status) in ENDPOINT_REFUSALS:
+        return ProviderRefused(provider, ENDPOINT_REFUSALS[endpoint, status], detail)
     if status in REFUSALS:
         return ProviderRefused(provider, REFUSALS[status], detail)
     if status in UNAVAILABLE or status >= 500:
@@ -113,6 +122,16 @@ def parse_balance(provider: str, status: int, body: Any, currency: str) -> Balan
         raise ProviderAnswerInvalid(provider, f"balance: {body!r:.80}") from exc
 
 
+def parse_price(provider: str, status: int, body: Any) -> Decimal:
+    """serviceprice: data.price, in the account's currency (docs.smspva.com)."""
+    if status != 200:
+        raise error_for(provider, "serviceprice", status, body)
+    try:
+        return Decimal(str(_data(body)["price"]))
+    except (KeyError, InvalidOperation) as exc:
+        raise ProviderAnswerInvalid(provider, f"serviceprice: {body!r:.80}") from exc
+
+
 def parse_ok(provider: str, endpoint: str, status: int, body: Any) -> None:
     if status != 200:
         raise error_for(provider, endpoint, status, body)
@@ -142,7 +161,7 @@ class SmspvaProvider:
             endpoint=endpoint,
             method=method,
             url=f"{self._base}/activation/{path}",
-            timeout=self._timeout,
+            timeouts=self._timeout,
             headers=self._headers,
             params=params or None,
         )
@@ -160,6 +179,11 @@ class SmspvaProvider:
         path = f"number/{request.country}/{request.service}"
         status, body = await self._call("number", "GET", path, **params)
         return parse_number(self.name, status, body)
+
+    async def price(self, request: BuyRequest) -> Decimal:
+        path = f"serviceprice/{request.country}/{request.service}"
+        status, body = await self._call("serviceprice", "GET", path)
+        return parse_price(self.name, status, body)
 
     async def poll(self, order_id: str) -> Poll:
         status, body = await self._call("sms", "GET", f"sms/{order_id}")

@@ -19,7 +19,6 @@ from proxy.providers.base import (
     Poll,
     PollState,
     ProviderAnswerInvalid,
-    ProviderError,
     ProviderRefused,
     ProviderUnavailable,
     Purchase,
@@ -69,15 +68,25 @@ def parse_balance(provider: str, status: int, body: Any) -> Balance:
         raise ProviderAnswerInvalid(provider, f"getBalance: {body!r:.80}") from exc
 
 
+def _purchase(provider: str, item: Any) -> Purchase:
+    if not isinstance(item, dict) or not item.get("idNum") or not item.get("tel"):
+        raise ProviderAnswerInvalid(provider, f"getNumber: {item!r:.80}")
+    phone = "".join(ch for ch in str(item["tel"]) if ch.isdigit())
+    return Purchase(order_id=str(item["idNum"]), phone=phone)
+
+
 def parse_number(provider: str, status: int, body: Any) -> Purchase:
     """seeds/003:856: {"tel": 79991112233, "idNum": "..."}; tel carries the calling code."""
     check_error(provider, "getNumber", status, body)
-    if isinstance(body, list) and body:
-        body = body[0]
-    if not isinstance(body, dict) or not body.get("idNum") or not body.get("tel"):
+    return _purchase(provider, body)
+
+
+def parse_numbers(provider: str, status: int, body: Any) -> list[tuple[str, Purchase]]:
+    """seeds/003:862-865: one number for two services, as [{tel, service, idNum}, ...]."""
+    check_error(provider, "getNumber", status, body)
+    if not isinstance(body, list) or not body:
         raise ProviderAnswerInvalid(provider, f"getNumber: {body!r:.80}")
-    phone = "".join(ch for ch in str(body["tel"]) if ch.isdigit())
-    return Purchase(order_id=str(body["idNum"]), phone=phone)
+    return [(str(item.get("service", "")), _purchase(provider, item)) for item in body]
 
 
 def parse_sms(provider: str, status: int, body: Any) -> Poll:
@@ -90,6 +99,24 @@ def parse_sms(provider: str, status: int, body: Any) -> Poll:
     if not codes or not codes[-1]:
         return Poll(PollState.WAITING)
     return Poll(PollState.RECEIVED, tuple(Sms(code=c) for c in codes))
+
+
+def parse_price(provider: str, status: int, body: Any) -> Decimal:
+    """seeds/003:438: getCountNumber with `price` -> {"<service>": count, "price": 2.0}."""
+    check_error(provider, "getCountNumber", status, body)
+    try:
+        return Decimal(str(body["price"]))
+    except (KeyError, TypeError, InvalidOperation) as exc:
+        raise ProviderAnswerInvalid(provider, f"getCountNumber: {body!r:.80}") from exc
+
+
+def parse_count(provider: str, status: int, body: Any, service: str) -> int:
+    """seeds/003:436: getCountNumber -> {"<service>": 332}."""
+    check_error(provider, "getCountNumber", status, body)
+    try:
+        return int(body[service])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProviderAnswerInvalid(provider, f"getCountNumber: {body!r:.80}") from exc
 
 
 def parse_set_status(provider: str, status: int, body: Any) -> None:
@@ -126,7 +153,7 @@ class VaksmsProvider:
             endpoint=method,
             method="GET",
             url=f"{self._base}/api/{method}/",
-            timeout=self._timeout,
+            timeouts=self._timeout,
             params={"apiKey": self._key, **params},
         )
         if response.status_code >= 500:
@@ -144,6 +171,13 @@ class VaksmsProvider:
             params["operator"] = request.operator
         status, body = await self._call("getNumber", **params)
         return parse_number(self.name, status, body)
+
+    async def price(self, request: BuyRequest) -> Decimal:
+        params = {"service": request.service, "country": request.country, "price": ""}
+        if request.operator:
+            params["operator"] = request.operator
+        status, body = await self._call("getCountNumber", **params)
+        return parse_price(self.name, status, body)
 
     async def poll(self, order_id: str) -> Poll:
         # `all` lists every code, so a second SMS with a new code is told from the first.

@@ -7,6 +7,7 @@ upstream call and removed only after the activation record exists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -153,7 +154,9 @@ class ActivationStore:
 
     @mapped
     async def load(self, activation_id: int) -> Activation | None:
-        fields = cast("dict[str, str]", await self.redis.hgetall(self.keys.activation(activation_id)))
+        fields = cast(
+            "dict[str, str]", await self.redis.hgetall(self.keys.activation(activation_id))
+        )
         return decode(activation_id, fields) if fields else None
 
     @mapped
@@ -216,21 +219,20 @@ class ActivationStore:
         await self.redis.delete(self.keys.tenant_order(tenant, order_id))
 
     @asynccontextmanager
-    async def locked(self, activation_id: int, timeout: float = 30.0) -> AsyncIterator[None]:
+    async def locked(self, activation_id: int, hold: float = 30.0) -> AsyncIterator[None]:
         """Serialise read-modify-write of one activation across replicas."""
         lock = self.redis.lock(
-            self.keys.activation_lock(activation_id), timeout=timeout, blocking_timeout=timeout
+            self.keys.activation_lock(activation_id), timeout=hold, blocking_timeout=hold
         )
         try:
             acquired = await lock.acquire()
         except (RedisError, OSError) as exc:
             raise StoreError(f"{type(exc).__name__}: {exc}") from exc
         if not acquired:
-            raise StoreError(f"activation {activation_id} stayed locked for {timeout}s")
+            raise StoreError(f"activation {activation_id} stayed locked for {hold}s")
         try:
             yield
         finally:
-            try:
+            # expired meanwhile: the TTL already freed it
+            with contextlib.suppress(LockError, RedisError, OSError):
                 await lock.release()
-            except (LockError, RedisError, OSError):
-                pass  # expired meanwhile: the TTL already freed it

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from decimal import Decimal
 
 import pytest
 
@@ -14,7 +16,9 @@ TENANT = {"smspva": "pva", "vaksms": "vak"}
 
 
 @pytest.fixture(name="upstream")
-def fixture_upstream(request: pytest.FixtureRequest, smspva: Upstream, vaksms: Upstream) -> Upstream:
+def fixture_upstream(
+    request: pytest.FixtureRequest, smspva: Upstream, vaksms: Upstream
+) -> Upstream:
     return smspva if request.param == "smspva" else vaksms
 
 
@@ -37,9 +41,10 @@ def test_full_lifecycle(proxy: Proxy, upstream: Upstream, smspva: Upstream) -> N
     assert proxy.text(tenant, action="getStatus", id=activation_id) == f"STATUS_OK:{first}"
 
     assert proxy.text(tenant, action="setStatus", id=activation_id, status=3) == "ACCESS_RETRY_GET"
-    assert order_for(upstream, phone).retry_pending or upstream.emulator.requests[
-        "clearsms" if upstream is smspva else "setStatus"
-    ]
+    assert (
+        order_for(upstream, phone).retry_pending
+        or upstream.emulator.requests["clearsms" if upstream is smspva else "setStatus"]
+    )
     time.sleep(TEST_POLL_INTERVAL * 3)
     assert proxy.text(tenant, action="getStatus", id=activation_id) == "STATUS_WAIT_RETRY:1111"
 
@@ -143,3 +148,19 @@ def test_status_v2_and_active_list(proxy: Proxy, upstream: Upstream, smspva: Ups
     assert entry["activationId"] == str(activation_id)
     assert entry["phoneNumber"] == phone
     assert entry["smsCode"] == ["55555"]
+
+
+def test_number_v2_shows_the_upstream_price(
+    proxy: Proxy, upstream: Upstream, smspva: Upstream
+) -> None:
+    """activationCost is the provider's price in the client currency (RUB at 0.01 USD)."""
+    tenant = tenant_of(upstream, smspva)
+    answer = proxy.call(tenant, action="getNumberV2", service="tg", country=0).json()
+    order = order_for(upstream, answer["phoneNumber"])
+    rate = Decimal(1) if upstream is smspva else Decimal("0.01")
+    expected = (order.price * rate).quantize(Decimal("0.01"))
+    assert Decimal(str(answer["activationCost"])) == expected
+    assert answer["currency"] == 840
+    assert answer["countryCode"] == "0"
+    assert answer["canGetAnotherSms"] == "1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", answer["activationTime"])
