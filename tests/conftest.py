@@ -77,8 +77,13 @@ def fixture_vaksms(_vaksms_server: Upstream) -> Upstream:
 
 
 def proxy_config(
-    redis_url: str, smspva_url: str, vaksms_url: str, *, poll_interval: float = TEST_POLL_INTERVAL,
-    prefix: str | None = None, read_timeout: float = 2.0,
+    redis_url: str,
+    smspva_url: str,
+    vaksms_url: str,
+    *,
+    poll_interval: float = TEST_POLL_INTERVAL,
+    prefix: str | None = None,
+    read_timeout: float = 2.0,
 ) -> dict[str, Any]:
     """The test deployment: four tenants over the two emulated providers."""
     return {

@@ -103,8 +103,11 @@ def same_shape(expected: Any, actual: Any, where: str = "$") -> list[str]:
     if json_type(expected) != json_type(actual):
         return [f"{where}: {json_type(expected)} expected, got {json_type(actual)} {actual!r}"]
     if isinstance(expected, dict):
-        problems = [f"{where}: keys {sorted(set(expected) ^ set(actual))}"] if set(
-            expected) != set(actual) else []
+        problems = (
+            [f"{where}: keys {sorted(set(expected) ^ set(actual))}"]
+            if set(expected) != set(actual)
+            else []
+        )
         for key in set(expected) & set(actual):
             problems += same_shape(expected[key], actual[key], f"{where}.{key}")
         return problems
@@ -116,7 +119,9 @@ def same_shape(expected: Any, actual: Any, where: str = "$") -> list[str]:
 def test_every_fixture_has_a_scenario() -> None:
     """Completeness: no fixture names a scenario that does not exist."""
     assert FIXTURES
-    unknown = {p.name: load(p)["scenario"] for p in FIXTURES if load(p)["scenario"] not in SCENARIOS}
+    unknown = {
+        p.name: load(p)["scenario"] for p in FIXTURES if load(p)["scenario"] not in SCENARIOS
+    }
     assert not unknown
 
 

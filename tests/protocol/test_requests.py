@@ -77,7 +77,9 @@ class TestGetNumber:
         assert word is Word.NO_NUMBERS
 
     def test_bad_country(self) -> None:
-        assert error_word({"action": "getNumber", "service": "tg", "country": "x"}) is Word.NO_NUMBERS
+        assert (
+            error_word({"action": "getNumber", "service": "tg", "country": "x"}) is Word.NO_NUMBERS
+        )
 
 
 class TestStatus:
