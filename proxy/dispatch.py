@@ -150,10 +150,18 @@ class Dispatcher:
         )
         price = asyncio.create_task(self.prices.price(provider, candidate.request))
         try:
-            purchase = await self._send(candidate)
-        except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
-            # Kept for the reconciler: the intent says which account may hold an order.
-            await self.store.update_intent(activation_id, {"status": "unknown", "error": str(exc)})
+            try:
+                purchase = await self._send(candidate)
+            except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
+                found = await self._reconcile(provider, candidate.request, activation_id)
+                if found is None:
+                    # Kept for the reconciler: the intent names the account that may hold it.
+                    await self.store.update_intent(
+                        activation_id, {"status": "unknown", "error": str(exc)}
+                    )
+                    raise
+                purchase = found
+        except (OutcomeUnknown, ProviderAnswerInvalid):
             raise
         except ProviderError:
             await self.store.drop_intent(activation_id)
@@ -176,6 +184,31 @@ class Dispatcher:
             country=act.country,
         )
         return act
+
+    async def _reconcile(
+        self, provider: Provider, request: BuyRequest, activation_id: int
+    ) -> Purchase | None:
+        """After a purchase with no answer, find the order in the upstream's own list.
+
+        An open order for the same service and country that no activation holds yet is ours;
+        claiming its upstream id first keeps two such recoveries from taking the same order.
+        """
+        try:
+            orders = await provider.open_orders()
+        except ProviderError as exc:
+            log.warning("reconcile_failed", provider=provider.name, error=str(exc))
+            return None
+        for order in reversed(orders or []):
+            if (order.service, order.country) != (request.service, request.country):
+                continue
+            if await self.store.claim_upstream(
+                provider.name, order.purchase.order_id, activation_id
+            ):
+                log.warning(
+                    "purchase_recovered", provider=provider.name, activation_id=activation_id
+                )
+                return order.purchase
+        return None
 
     async def _send(self, candidate: Candidate) -> Purchase:
         provider, buy = candidate.provider, candidate.request

@@ -104,6 +104,15 @@ class Purchase:
     expires_in: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamOrder:
+    """An order as the upstream lists it: enough to recognise a purchase we never heard back."""
+
+    purchase: Purchase
+    service: str
+    country: str
+
+
 class PollState(enum.StrEnum):
     """What the upstream says about an order's SMS."""
 
@@ -166,6 +175,10 @@ class Provider(Protocol):
 
     async def block(self, order_id: str) -> None:
         """Report the number as unusable (also a refund where no SMS came)."""
+        ...
+
+    async def open_orders(self) -> list[UpstreamOrder] | None:
+        """The account's current orders, or None where the upstream cannot list them."""
         ...
 
     async def aclose(self) -> None:

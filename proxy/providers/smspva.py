@@ -24,6 +24,7 @@ from proxy.providers.base import (
     Purchase,
     Refusal,
     Sms,
+    UpstreamOrder,
 )
 from proxy.providers.http import json_body, send
 
@@ -132,6 +133,24 @@ def parse_price(provider: str, status: int, body: Any) -> Decimal:
         raise ProviderAnswerInvalid(provider, f"serviceprice: {body!r:.80}") from exc
 
 
+def parse_orders(provider: str, status: int, body: Any) -> list[UpstreamOrder]:
+    """orders: data.orders, each like a `number` answer plus its service (docs.smspva.com)."""
+    if status != 200:
+        raise error_for(provider, "orders", status, body)
+    items = _data(body).get("orders")
+    if not isinstance(items, list):
+        raise ProviderAnswerInvalid(provider, f"orders: {body!r:.80}")
+    found = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        purchase = parse_number(provider, 200, {"data": item})
+        found.append(
+            UpstreamOrder(purchase, str(item.get("service", "")), str(item.get("countryCode", "")))
+        )
+    return found
+
+
 def parse_ok(provider: str, endpoint: str, status: int, body: Any) -> None:
     if status != 200:
         raise error_for(provider, endpoint, status, body)
@@ -201,6 +220,10 @@ class SmspvaProvider:
         """Mark the number as not working (also refunds, seeds/000:139)."""
         status, body = await self._call("blocknumber", "PUT", f"blocknumber/{order_id}")
         parse_ok(self.name, "blocknumber", status, body)
+
+    async def open_orders(self) -> list[UpstreamOrder] | None:
+        status, body = await self._call("orders", "GET", "orders")
+        return parse_orders(self.name, status, body)
 
     async def aclose(self) -> None:
         return None

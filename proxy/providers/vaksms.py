@@ -24,6 +24,7 @@ from proxy.providers.base import (
     Purchase,
     Refusal,
     Sms,
+    UpstreamOrder,
 )
 from proxy.providers.http import json_body, send
 
@@ -196,6 +197,10 @@ class VaksmsProvider:
         """status=bad: the number was already used or banned (seeds/003:1168)."""
         status, body = await self._call("setStatus", idNum=order_id, status="bad")
         parse_set_status(self.name, status, body)
+
+    async def open_orders(self) -> list[UpstreamOrder] | None:
+        """VAK-SMS has no endpoint that lists orders (SPEC-NOTES "VAK-SMS order list")."""
+        return None
 
     async def aclose(self) -> None:
         return None

@@ -193,6 +193,12 @@ class ActivationStore:
         return int(value) if value else None
 
     @mapped
+    async def claim_upstream(self, provider: str, order_id: str, activation_id: int) -> bool:
+        """Bind an upstream order to an activation unless another already holds it."""
+        key = self.keys.upstream_order(provider, order_id)
+        return bool(await self.redis.set(key, activation_id, nx=True, ex=int(self.retention)))
+
+    @mapped
     async def claim_poll(self, activation_id: int, interval: float) -> bool:
         """True for exactly one caller per interval, across every replica."""
         claimed = await self.redis.set(

@@ -5,7 +5,15 @@ from __future__ import annotations
 import redis
 
 from proxy.serving import free_port
-from tests.conftest import SMSPVA_KEY, VAKSMS_KEY, Proxy, ProxyFactory, Upstream, order_for
+from tests.conftest import (
+    SMSPVA_KEY,
+    VAKSMS_KEY,
+    Proxy,
+    ProxyFactory,
+    Upstream,
+    deliver,
+    order_for,
+)
 
 
 def test_first_provider_serves(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> None:
@@ -57,22 +65,36 @@ def test_unreachable_provider_moves_on(
     assert order_for(vaksms, phone)
 
 
-def test_unknown_outcome_is_not_bought_again(
-    make_proxy: ProxyFactory, smspva: Upstream, vaksms: Upstream, redis_server: object
+def test_unknown_outcome_is_recovered_from_the_order_list(
+    make_proxy: ProxyFactory, smspva: Upstream, vaksms: Upstream
 ) -> None:
-    """SMSPVA sells, then stalls past our timeout: no second purchase at VAK-SMS."""
+    """SMSPVA sells, then stalls past our timeout: its order list gives us the number."""
     proxy = make_proxy(read_timeout=0.3)
     smspva.emulator.stall("number", 1.0, after_effect=True)
-    assert proxy.text("alice", action="getNumber", service="tg", country=0) == "ERROR_SQL"
+    activation_id, phone = proxy.buy("alice")
     assert vaksms.emulator.requests["getNumber"] == 0
-    assert len(smspva.emulator.orders) == 1  # the upstream did sell one
+    (order,) = smspva.emulator.orders.values()  # exactly one purchase, and it is ours
+    assert phone.endswith(str(order.phone))
+    deliver(smspva, phone, "8080")
+    assert proxy.text("alice", action="getStatus", id=activation_id) == "STATUS_OK:8080"
+
+
+def test_unknown_outcome_is_not_bought_again(
+    make_proxy: ProxyFactory, smspva: Upstream, vaksms: Upstream
+) -> None:
+    """VAK-SMS cannot list orders: after a sale that stalled, no purchase at SMSPVA."""
+    proxy = make_proxy(read_timeout=0.3)
+    vaksms.emulator.stall("getNumber", 1.0, after_effect=True)
+    assert proxy.text("bob", action="getNumber", service="tg", country=0) == "ERROR_SQL"
+    assert smspva.emulator.requests["number"] == 0
+    assert len(vaksms.emulator.orders) == 1  # the upstream did sell one
     # The purchase intent stays in Redis, naming the account that may hold the order.
     client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
     prefix = proxy.settings.redis.key_prefix
     (intent_id,) = client.zrange(f"{prefix}:{{intents}}", 0, -1)
     intent = client.hgetall(f"{prefix}:{{intents}}:{intent_id}")
     client.close()
-    assert intent["provider"] == "smspva"
+    assert intent["provider"] == "vaksms"
     assert intent["status"] == "unknown"
 
 
