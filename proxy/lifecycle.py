@@ -10,7 +10,7 @@ seeds/004:191-232, SPEC-NOTES "setStatus") map onto the upstreams like this:
     setStatus 3          WAIT_RETRY            none (already asked)     ACCESS_RETRY_GET
     setStatus 6          CODE_RECEIVED         none (no finish call)    ACCESS_ACTIVATION, FINISHED
     setStatus 6          WAIT_CODE (no SMS)    cancel (refund)          ACCESS_ACTIVATION, CANCELLED
-    setStatus 6          WAIT_RETRY            none                     ACCESS_ACTIVATION, WAIT_CODE
+    setStatus 6          WAIT_RETRY            none                     ACCESS_ACTIVATION, FINISHED
     setStatus 8 / -1     WAIT_CODE             cancel                   ACCESS_CANCEL, CANCELLED
     setStatus 8 / -1     CANCELLED             none (idempotent)        ACCESS_CANCEL
     anything else                              none                     BAD_STATUS
@@ -170,9 +170,11 @@ def plan_set_status(act: Activation, status: int, now: float) -> Plan:
                 Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.FINISHED)
             )
         if state is State.WAIT_RETRY:
-            # seeds/004:196: "awaiting retry" -> back to waiting for an SMS.
+            # seeds/002:369-371, 004:207-208: "for status 3: 6 confirms the code and completes".
+            # (The footnote at 004:196 says "back to waiting"; client libraries such as
+            # aiosmsactivate send 3 after every code and then 6 to finish, so we complete.)
             return Plan(
-                Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.WAIT_CODE)
+                Upstream.NONE, Answer.ACCESS_ACTIVATION, act.evolve(now, state=State.FINISHED)
             )
         if state is State.WAIT_CODE and not act.messages:
             # seeds/004:196: "preparation" -> deleted and marked as an error; refund it upstream.

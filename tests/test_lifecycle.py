@@ -133,13 +133,13 @@ class TestSetStatus:
         assert (plan.upstream, plan.answer) == (Upstream.CANCEL, Answer.ACCESS_ACTIVATION)
         assert plan.after.state is State.CANCELLED
 
-    def test_finish_while_awaiting_retry_goes_back_to_waiting(self) -> None:
-        """seeds/004:196: 6 while awaiting a retry moves to waiting for an SMS."""
+    def test_finish_while_awaiting_retry_completes(self) -> None:
+        """seeds/004:207-208: for an activation in status 3, 6 confirms and completes."""
         waiting = plan_set_status(with_code("1111"), 3, NOW + 2).after
         plan = plan_set_status(waiting, 6, NOW + 3)
-        assert plan.after.state is State.WAIT_CODE
-        # the old code is still not accepted as new
-        assert on_poll(plan.after, received("1111"), NOW + 4).state is State.WAIT_CODE
+        assert (plan.upstream, plan.answer) == (Upstream.NONE, Answer.ACCESS_ACTIVATION)
+        assert plan.after.state is State.FINISHED
+        assert plan.after.last_code == "1111"
 
     @pytest.mark.parametrize("status", [8, -1])
     def test_cancel_before_sms(self, status: int) -> None:

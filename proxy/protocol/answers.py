@@ -27,8 +27,6 @@ ISO_4217_NUMERIC = {
     "BRL": 986,
 }
 
-# Waiting-state getStatusV2 (SPEC-NOTES: ours to define): the seed's keys with empty values.
-ZERO_TIME = "0000-00-00 00:00:00"
 # SMS activations only (seeds/004:112: activationType 0 = SMS).
 VERIFICATION_SMS = 0
 
@@ -100,18 +98,24 @@ def number_v2(act: Activation, operator: str | None) -> Answer:
 
 
 def status_v2(act: Activation) -> Answer:
-    """getStatusV2: bare STATUS_CANCEL when cancelled, else the seed's object (004:243-259)."""
+    """getStatusV2: bare STATUS_CANCEL when cancelled, else the seed's object (004:243-259).
+
+    While no (new) code is there, `sms` is null; `call` is always null, as no upstream serves
+    call verification. The seed leaves the waiting shape open (SPEC-NOTES); null is what client
+    libraries parse (herosms types both as optional objects with real datetimes).
+    """
     if act.state is State.CANCELLED:
         return word(Word.STATUS_CANCEL)
     shows_code = act.state in (State.CODE_RECEIVED, State.FINISHED) and act.messages
     latest = act.messages[-1] if shows_code else None
-    sms = {
-        "dateTime": timestamp(latest.at) if latest else ZERO_TIME,
-        "code": latest.code if latest else "",
-        "text": (latest.text or latest.code) if latest else "",
-    }
-    call = {"from": "", "text": "", "code": "", "dateTime": ZERO_TIME, "url": "", "parsingCount": 0}
-    body = {"verificationType": VERIFICATION_SMS, "sms": sms, "call": call}
+    sms = None
+    if latest is not None:
+        sms = {
+            "dateTime": timestamp(latest.at),
+            "code": latest.code,
+            "text": latest.text or latest.code,
+        }
+    body = {"verificationType": VERIFICATION_SMS, "sms": sms, "call": None}
     return json_answer(body, "STATUS_V2_" + ("OK" if latest else "WAIT"))
 
 
@@ -144,6 +148,12 @@ def active_activation(act: Activation, country_name: str) -> dict[str, Any]:
 
 
 def active_activations(entries: list[dict[str, Any]]) -> Answer:
+    """The list, or NO_ACTIVATIONS as the JSON error object the official library expects.
+
+    seeds/004:102 names the word; seeds/002:1247's Python example reads it as
+    `activations['error']`, and the `smsactivate` library json-decodes every answer here.
+    """
     if not entries:
-        return word(Word.NO_ACTIVATIONS)
+        body = {"status": "error", "error": Word.NO_ACTIVATIONS.value}
+        return json_answer(body, Word.NO_ACTIVATIONS.value)
     return json_answer({"status": "success", "activeActivations": entries}, "ACTIVE_ACTIVATIONS")

@@ -19,7 +19,7 @@ def test_foreign_activation_is_unknown(proxy: Proxy, smspva: Upstream) -> None:
     for action, extra in (("getStatus", {}), ("getStatusV2", {}), ("setStatus", {"status": 8})):
         assert proxy.text("bob", action=action, id=activation_id, **extra) == "NO_ACTIVATION"
         assert proxy.text("bob", action=action, id=987654321, **extra) == "NO_ACTIVATION"
-    assert proxy.text("bob", action="getActiveActivations") == "NO_ACTIVATIONS"
+    assert proxy.call("bob", action="getActiveActivations").json()["error"] == "NO_ACTIVATIONS"
     # alice's activation is untouched by bob's attempts
     deliver(smspva, phone, "7777")
     assert proxy.text("alice", action="getStatus", id=activation_id) == "STATUS_OK:7777"
