@@ -11,6 +11,8 @@ from decimal import Decimal
 import structlog
 
 from proxy import lifecycle
+from proxy.catalog.actions import CatalogContext, perform_catalog
+from proxy.catalog.offers import Catalogs
 from proxy.config import TenantSettings
 from proxy.dispatch import Dispatcher, PurchaseFailed
 from proxy.lifecycle import Activation, Upstream
@@ -42,6 +44,7 @@ class Context:
     dispatcher: Dispatcher
     codes: CodeMap
     money: Money
+    catalogs: Catalogs
     clock: Callable[[], float] = time.time
 
 
@@ -64,7 +67,7 @@ async def get_balance(ctx: Context, tenant: TenantSettings, trace: Trace) -> Ans
             continue
         if isinstance(result, BaseException):
             raise result
-        total += ctx.money.convert(result.amount, result.currency)
+        total += ctx.money.convert(result.amount, result.currency, tenant.currency)
         answered += 1
     if providers and not answered:
         return answers.word(Word.ERROR_SQL)
@@ -84,7 +87,7 @@ async def get_number(
     except PurchaseFailed as exc:
         if request.order_id is not None and exc.word is not Word.ERROR_SQL:
             await ctx.store.release_order(tenant.name, request.order_id)
-        return answers.word(exc.word)
+        return answers.word(exc.word, *exc.args_)
     trace.activation_id, trace.provider = act.id, act.provider
     if request.order_id is not None:
         await ctx.store.bind_order(tenant.name, request.order_id, act.id)
@@ -132,7 +135,10 @@ async def refresh(ctx: Context, act: Activation) -> Activation:
     except ProviderError as exc:
         log.warning("poll_failed", provider=provider.name, error=str(exc))
         return act
-    return await _apply(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
+    updated = await _apply(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
+    if updated.messages and not act.messages:
+        await ctx.store.count_code(updated)
+    return updated
 
 
 async def _apply(
@@ -217,3 +223,6 @@ async def perform(ctx: Context, tenant: TenantSettings, request: Request, trace:
             return await set_status(ctx, tenant, request, trace)
         case GetActiveActivations():
             return await get_active_activations(ctx, tenant, trace)
+        case _:
+            catalog = CatalogContext(ctx.catalogs, ctx.codes, ctx.store)
+            return await perform_catalog(catalog, tenant, request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -20,9 +21,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from proxy.actions import Context, Trace, perform
-from proxy.config import Settings
+from proxy.catalog.cache import OfferCache
+from proxy.catalog.offers import Catalogs
+from proxy.config import ConfigError, Settings
 from proxy.dispatch import Dispatcher
-from proxy.mapping import load_code_map
+from proxy.mapping import (
+    CodeMap,
+    OperatorMap,
+    OperatorOverrides,
+    Overrides,
+    load_code_map,
+    load_operator_map,
+)
 from proxy.money import Money
 from proxy.protocol import answers
 from proxy.protocol.answers import Answer
@@ -60,13 +70,23 @@ def create_app(settings: Settings) -> Starlette:
             await asyncio.to_thread(embedded.start)
             url = embedded.url
             structlog.get_logger("redis").info("embedded_redis_started", url=url)
-        redis = aioredis.from_url(url, decode_responses=True, health_check_interval=30)
+        redis = connect_redis(url)
         client = make_client()
+        warming: asyncio.Task[None] | None = None
         try:
-            yield build_state(settings, redis, client)
+            state = build_state(settings, redis, client)
+            if settings.catalog.warm:
+                warming = asyncio.create_task(
+                    state["ctx"].catalogs.keep_warm(settings.catalog.warm)
+                )
+            yield state
         finally:
+            if warming is not None:
+                warming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warming
             await client.aclose()
-            await redis.aclose()
+            await redis.aclose(close_connection_pool=True)
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)
 
@@ -80,16 +100,54 @@ def create_app(settings: Settings) -> Starlette:
     )
 
 
+def connect_redis(url: str, max_connections: int = 64) -> aioredis.Redis:
+    """A client whose pool waits for a free connection instead of failing under bursts
+    (a catalog request reads many entries at once)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=max_connections, timeout=10,
+        health_check_interval=30,
+    )  # fmt: skip
+    return aioredis.Redis(connection_pool=pool)
+
+
+def load_maps(settings: Settings) -> tuple[CodeMap, OperatorMap]:
+    """The code and operator tables with the configuration's own pairs applied."""
+    mapping = settings.mapping
+    try:
+        codes = load_code_map(Overrides(services=mapping.services, countries=mapping.countries))
+        operators = load_operator_map(OperatorOverrides(pairs=mapping.operators))
+    except ValueError as exc:
+        raise ConfigError(f"mapping: {exc}") from exc
+    return codes, operators
+
+
 def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncClient) -> State:
     """Providers, store and dispatcher for one app instance."""
     providers = {name: build_provider(p, client) for name, p in settings.providers.items()}
     money = Money(settings.money.currency, settings.money.rates)
-    money.check(p.currency for p in settings.providers.values())
-    codes = load_code_map()
-    retention = settings.redis.retention_days * 86400
-    store = ActivationStore(redis, Keys(settings.redis.key_prefix), retention)
-    dispatcher = Dispatcher(store, providers, codes, money)
-    ctx = Context(store=store, providers=providers, dispatcher=dispatcher, codes=codes, money=money)
+    money.check([*(p.currency for p in settings.providers.values()),
+                 *(t.currency for t in settings.tenants)])  # fmt: skip
+    codes, operators = load_maps(settings)
+    keys = Keys(settings.redis.key_prefix)
+    store = ActivationStore(redis, keys, settings.redis.retention_days * 86400)
+    catalogs = Catalogs(
+        OfferCache(redis, keys, settings.catalog),
+        providers,
+        settings.providers,
+        codes,
+        operators,
+        money,
+        settings.catalog,
+    )
+    dispatcher = Dispatcher(store, providers, codes, money, catalogs)
+    ctx = Context(
+        store=store,
+        providers=providers,
+        dispatcher=dispatcher,
+        codes=codes,
+        money=money,
+        catalogs=catalogs,
+    )
     return State(ctx=ctx, tenants=Tenants(settings.tenants), redis=redis)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -15,9 +16,10 @@ from typing import Any
 import structlog
 
 from proxy import __version__
-from proxy.app import HANDLER_PATH, create_app
+from proxy.app import HANDLER_PATH, create_app, load_maps
 from proxy.config import ConfigError, Settings, load_settings, settings_from_dict
 from proxy.logging import configure_logging
+from proxy.mapping.report import unmapped_json, unmapped_report
 from proxy.serving import free_port, make_server, serve_until_signalled
 
 DEMO_KEY = "demo"
@@ -55,6 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="Redis data (default: a temporary dir)")
     demo.set_defaults(run=run_demo)
 
+    catalog = commands.add_parser("catalog", help="report on the code mapping")
+    catalog.add_argument(
+        "--unmapped",
+        action="store_true",
+        required=True,
+        help="list provider codes with no SMS-Activate counterpart",
+    )
+    catalog.add_argument("--json", action="store_true", help="as one JSON object")
+    catalog.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("SMSPROXY_CONFIG"),
+        help="apply this configuration's [mapping] overrides",
+    )
+    catalog.set_defaults(run=run_catalog)
+
     emulate = commands.add_parser("emulate", help="run one provider emulator")
     emulate.add_argument("provider", choices=["smspva", "vaksms"])
     emulate.add_argument("--port", type=int, required=True)
@@ -64,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--sms-delay", type=float, default=5.0)
     emulate.set_defaults(run=run_emulate)
     return parser
+
+
+def run_catalog(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config) if args.config else settings_from_dict({})
+    codes, operators = load_maps(settings)
+    if args.json:
+        print(json.dumps(unmapped_json(codes, operators), ensure_ascii=False, indent=2))
+    else:
+        print(unmapped_report(codes, operators))
+    return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:

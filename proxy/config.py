@@ -58,6 +58,8 @@ class ProviderSettings:
     order_lifetime: float
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
+    # SMSPVA's v2 API prices a pair but reports no stock: a priced pair counts as this many.
+    assumed_stock: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,28 @@ class TenantSettings:
     name: str
     key_sha256: bytes
     providers: tuple[str, ...]
+    currency: str = "USD"
+    markup: Decimal = Decimal(0)  # 0.1 shows and books prices 10 % above the upstream's
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSettings:
+    """Upstream catalogs (counts, prices) cached in Redis and shared by every replica."""
+
+    ttl: float = 300.0  # fresh for this long; one upstream request per entry per ttl at most
+    stale_for: float = 86400.0  # served, marked stale in logs, while an upstream is down
+    max_fetches: int = 20  # per client request, upstream requests for entries not yet cached
+    warm: tuple[tuple[str, int], ...] = ()  # (service, country) pairs refreshed in background
+
+
+@dataclass(frozen=True, slots=True)
+class MappingSettings:
+    """Operators' own code pairs: kind -> {SMS-Activate code: provider code or "" to remove}."""
+
+    services: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    countries: Mapping[str, Mapping[int, str | None]] = field(default_factory=dict)
+    # kind -> country id -> {SMS-Activate operator: provider operator or "" to remove}
+    operators: Mapping[str, Mapping[int, Mapping[str, str | None]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +115,8 @@ class Settings:
     logging: LoggingSettings
     providers: Mapping[str, ProviderSettings]
     tenants: tuple[TenantSettings, ...]
+    catalog: CatalogSettings = CatalogSettings()
+    mapping: MappingSettings = MappingSettings()
 
 
 def hash_key(key: str) -> bytes:
@@ -156,8 +182,9 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         name: _provider(name, _as_mapping(body, f"providers.{name}"))
         for name, body in _section(raw, "providers").items()
     }
+    currency = str(money.get("currency", "USD")).upper()
     tenants = tuple(
-        _tenant(i, _as_mapping(t, f"tenants[{i}]"), providers)
+        _tenant(i, _as_mapping(t, f"tenants[{i}]"), providers, currency)
         for i, t in enumerate(_as_list(raw.get("tenants", []), "tenants"))
     )
     names = [t.name for t in tenants]
@@ -188,7 +215,49 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         ),
         providers=providers,
         tenants=tenants,
+        catalog=_catalog(_section(raw, "catalog")),
+        mapping=_mapping(_section(raw, "mapping")),
     )
+
+
+def _catalog(body: Mapping[str, Any]) -> CatalogSettings:
+    warm = []
+    for i, pair in enumerate(_as_list(body.get("warm", []), "catalog.warm")):
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise ConfigError(f"catalog.warm[{i}] must be [service, country id]")
+        warm.append((str(pair[0]), int(pair[1])))
+    return CatalogSettings(
+        ttl=float(body.get("ttl", 300)),
+        stale_for=float(body.get("stale_for", 86400)),
+        max_fetches=int(body.get("max_fetches", 20)),
+        warm=tuple(warm),
+    )
+
+
+def _mapping(body: Mapping[str, Any]) -> MappingSettings:
+    """`[mapping.<kind>.services]` and `[mapping.<kind>.countries]`; "" removes a pair."""
+    services: dict[str, dict[str, str | None]] = {}
+    countries: dict[str, dict[int, str | None]] = {}
+    operators: dict[str, dict[int, dict[str, str | None]]] = {}
+    for kind, tables in body.items():
+        if kind not in PROVIDER_KINDS:
+            raise ConfigError(f"mapping.{kind}: kind must be one of {PROVIDER_KINDS}")
+        tables = _as_mapping(tables, f"mapping.{kind}")
+        services[kind] = {str(k): (str(v) or None) for k, v in _section(tables, "services").items()}
+        try:
+            countries[kind] = {
+                int(k): (str(v) or None) for k, v in _section(tables, "countries").items()
+            }
+            operators[kind] = {
+                int(country): {
+                    str(k): (str(v) or None)
+                    for k, v in _as_mapping(names, f"mapping.{kind}.operators.{country}").items()
+                }
+                for country, names in _section(tables, "operators").items()
+            }
+        except ValueError as exc:
+            raise ConfigError(f"mapping.{kind}: country keys must be country ids") from exc
+    return MappingSettings(services=services, countries=countries, operators=operators)
 
 
 def _provider(name: str, body: Mapping[str, Any]) -> ProviderSettings:
@@ -208,11 +277,15 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderSettings:
         order_lifetime=float(body.get("order_lifetime", DEFAULT_ORDER_LIFETIMES[kind])),
         connect_timeout=float(body.get("connect_timeout", 5.0)),
         read_timeout=float(body.get("read_timeout", 15.0)),
+        assumed_stock=int(body.get("assumed_stock", 100)),
     )
 
 
 def _tenant(
-    index: int, body: Mapping[str, Any], providers: Mapping[str, ProviderSettings]
+    index: int,
+    body: Mapping[str, Any],
+    providers: Mapping[str, ProviderSettings],
+    default_currency: str,
 ) -> TenantSettings:
     where = f"tenants[{index}]"
     name = body.get("name")
@@ -231,7 +304,13 @@ def _tenant(
     unknown = [p for p in allowed if p not in providers]
     if unknown:
         raise ConfigError(f"{where}.providers names unknown providers: {unknown}")
-    return TenantSettings(name=str(name), key_sha256=digest, providers=allowed)
+    return TenantSettings(
+        name=str(name),
+        key_sha256=digest,
+        providers=allowed,
+        currency=str(body.get("currency", default_currency)).upper(),
+        markup=_decimal(body.get("markup", 0), f"{where}.markup"),
+    )
 
 
 def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:

@@ -8,7 +8,6 @@ answer) is never bought again elsewhere within the same request.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from decimal import Decimal
 
 import structlog
 
+from proxy.catalog.offers import Catalogs
 from proxy.config import TenantSettings
 from proxy.lifecycle import Activation
 from proxy.mapping import CodeMap
@@ -41,9 +41,10 @@ log = structlog.get_logger("dispatch")
 class PurchaseFailed(Exception):
     """No number was bought; `word` is what the client hears."""
 
-    def __init__(self, word: Word, detail: str = "") -> None:
+    def __init__(self, word: Word, detail: str = "", *args: str) -> None:
         super().__init__(f"{word.value}: {detail}" if detail else word.value)
         self.word = word
+        self.args_ = args  # the answer's arguments: WRONG_MAX_PRICE:<min>
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,32 +53,6 @@ class Candidate:
 
     provider: Provider
     request: BuyRequest
-
-
-class PriceMemo:
-    """Recent upstream prices per provider, service and country, kept in this process.
-
-    The price of an activation is shown to the client (activationCost); asking it with every
-    purchase would double the upstream requests, so a price is reused for `ttl` seconds.
-    """
-
-    def __init__(self, ttl: float = 300.0) -> None:
-        self.ttl = ttl
-        self._prices: dict[tuple[str, BuyRequest], tuple[float, Decimal]] = {}
-
-    async def price(self, provider: Provider, request: BuyRequest) -> Decimal | None:
-        key = (provider.name, BuyRequest(request.service, request.country))
-        cached = self._prices.get(key)
-        now = time.monotonic()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        try:
-            price = await provider.price(key[1])
-        except ProviderError as exc:
-            log.info("price_unavailable", provider=provider.name, error=str(exc))
-            return cached[1] if cached else None
-        self._prices[key] = (now + self.ttl, price)
-        return price
 
 
 class Dispatcher:
@@ -89,12 +64,13 @@ class Dispatcher:
         providers: Mapping[str, Provider],
         codes: CodeMap,
         money: Money,
+        catalogs: Catalogs,
     ) -> None:
         self.store = store
         self.providers = providers
         self.codes = codes
         self.money = money
-        self.prices = PriceMemo()
+        self.catalogs = catalogs
 
     def candidates(self, tenant: TenantSettings, request: GetNumber) -> list[Candidate]:
         """The tenant's providers that carry this service and country, in order."""
@@ -102,24 +78,69 @@ class Dispatcher:
             raise PurchaseFailed(Word.BAD_SERVICE, f"unknown service {request.service!r}")
         if self.codes.country(request.country) is None:
             raise PurchaseFailed(Word.NO_NUMBERS, f"unknown country {request.country}")
-        found = []
+        honouring, fallback = [], []
         for name in tenant.providers:
             provider = self.providers[name]
             service = self.codes.provider_service(provider.kind, request.service)
             country = self.codes.provider_country(provider.kind, request.country)
             if service is None or country is None:
                 continue  # this provider does not carry the pair: skipped
-            operator = request.operators[0] if request.operators else None
-            found.append(Candidate(provider, BuyRequest(service, country, operator)))
-        return found
+            if not request.operators:
+                honouring.append(Candidate(provider, BuyRequest(service, country)))
+                continue
+            operator = self._operator(provider, request)
+            if operator is None:
+                fallback.append(Candidate(provider, BuyRequest(service, country)))
+            else:
+                honouring.append(Candidate(provider, BuyRequest(service, country, operator)))
+        # Providers that can honour the operator come first; the others are the seed's
+        # "first suitable operator" fallback (seeds/004:134), tried only after them.
+        return honouring + fallback
+
+    def _operator(self, provider: Provider, request: GetNumber) -> str | None:
+        """The provider's name for the first requested operator it carries."""
+        for name in request.operators:
+            found = self.catalogs.operators.provider_operator(provider.kind, request.country, name)
+            if found:
+                return found
+        return None
+
+    def _under_cap(
+        self, candidates: list[Candidate], prices: Mapping[str, Decimal], cap: Decimal
+    ) -> list[Candidate]:
+        """Free Price: only providers at or under `cap`, cheapest first (seeds/004:108, 123)."""
+        priced = [(prices[c.provider.name], c) for c in candidates if c.provider.name in prices]
+        under = [(price, c) for price, c in priced if price <= cap]
+        if priced and not under:
+            cheapest = min(price for price, _ in priced)
+            raise PurchaseFailed(
+                Word.WRONG_MAX_PRICE, "every provider is above maxPrice", str(cheapest)
+            )
+        return [c for _, c in sorted(under, key=lambda pc: pc[0])]
 
     async def buy(self, tenant: TenantSettings, request: GetNumber) -> Activation:
         """Buy from the first candidate that sells; raise PurchaseFailed with the word."""
         candidates = self.candidates(tenant, request)
+        prices = asyncio.ensure_future(self.catalogs.prices(tenant, request))
+        try:
+            return await self._buy_any(tenant, request, candidates, prices)
+        finally:
+            if not prices.done():
+                prices.cancel()
+
+    async def _buy_any(
+        self,
+        tenant: TenantSettings,
+        request: GetNumber,
+        candidates: list[Candidate],
+        prices: asyncio.Future[dict[str, Decimal]],
+    ) -> Activation:
+        if request.max_price is not None:
+            candidates = self._under_cap(candidates, await prices, request.max_price)
         refusals: list[Refusal] = []
         for candidate in candidates:
             try:
-                return await self._buy_from(tenant, request, candidate)
+                return await self._buy_from(tenant, request, candidate, prices)
             except ProviderRefused as exc:
                 refusals.append(exc.refusal)
                 log.info("provider_refused", provider=exc.provider, refusal=exc.refusal.value)
@@ -134,7 +155,11 @@ class Dispatcher:
         raise PurchaseFailed(Word.NO_NUMBERS, f"{len(candidates)} candidates")
 
     async def _buy_from(
-        self, tenant: TenantSettings, request: GetNumber, candidate: Candidate
+        self,
+        tenant: TenantSettings,
+        request: GetNumber,
+        candidate: Candidate,
+        prices: asyncio.Future[dict[str, Decimal]],
     ) -> Activation:
         provider = candidate.provider
         activation_id = await self.store.next_id()
@@ -148,7 +173,6 @@ class Dispatcher:
                 "status": "sending",
             },
         )
-        price = asyncio.create_task(self.prices.price(provider, candidate.request))
         try:
             try:
                 purchase = await self._send(candidate)
@@ -166,11 +190,13 @@ class Dispatcher:
         except ProviderError:
             await self.store.drop_intent(activation_id)
             raise
-        finally:
-            cost = await price
-        if purchase.cost is None and cost is not None:
-            purchase = dataclasses.replace(purchase, cost=cost, currency=provider.currency)
-        act = self._activation(activation_id, tenant, request, provider, purchase)
+        cost = (await prices).get(provider.name)
+        if purchase.cost is not None:  # the upstream's own figure wins over the catalog's
+            cost = self.money.client_price(
+                purchase.cost, purchase.currency or provider.currency, tenant.currency,
+                tenant.markup,
+            )  # fmt: skip
+        act = self._activation(activation_id, tenant, request, provider, purchase, cost)
         try:
             await self.store.record_purchase(act)
         except StoreError:
@@ -227,14 +253,12 @@ class Dispatcher:
         request: GetNumber,
         provider: Provider,
         purchase: Purchase,
+        cost: Decimal | None,
     ) -> Activation:
         now = time.time()
         phone = purchase.phone
         if provider.national_phones:
             phone = self.codes.international_phone(request.country, phone)
-        cost = purchase.cost
-        if cost is not None:
-            cost = self.money.convert(cost, purchase.currency or provider.currency)
         lifetime = purchase.expires_in or provider.order_lifetime
         return Activation(
             id=activation_id,
@@ -246,7 +270,7 @@ class Dispatcher:
             country=request.country,
             operator=purchase.operator or (request.operators[0] if request.operators else None),
             cost=cost,
-            currency=self.money.currency,
+            currency=tenant.currency,
             created=now,
             expires=now + lifetime,
             updated=now,

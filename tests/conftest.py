@@ -84,11 +84,14 @@ def proxy_config(
     poll_interval: float = TEST_POLL_INTERVAL,
     prefix: str | None = None,
     read_timeout: float = 2.0,
+    catalog_ttl: float = 300.0,
+    warm: list[list[Any]] | None = None,
 ) -> dict[str, Any]:
     """The test deployment: four tenants over the two emulated providers."""
     return {
         "redis": {"url": redis_url, "key_prefix": prefix or f"t{uuid.uuid4().hex[:10]}"},
         "money": {"currency": "USD", "rates": {"RUB": "0.01"}},
+        "catalog": {"ttl": catalog_ttl, "warm": warm or []},
         "providers": {
             "smspva": {"api_key": SMSPVA_KEY, "base_url": smspva_url,
                        "poll_interval": poll_interval, "read_timeout": read_timeout},
@@ -97,7 +100,8 @@ def proxy_config(
         },
         "tenants": [
             {"name": "alice", "key": TENANT_KEYS["alice"], "providers": ["smspva", "vaksms"]},
-            {"name": "bob", "key": TENANT_KEYS["bob"], "providers": ["vaksms", "smspva"]},
+            {"name": "bob", "key": TENANT_KEYS["bob"], "providers": ["vaksms", "smspva"],
+             "markup": "0.1"},
             {"name": "pva", "key": TENANT_KEYS["pva"], "providers": ["smspva"]},
             {"name": "vak", "key": TENANT_KEYS["vak"], "providers": ["vaksms"]},
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -143,3 +144,24 @@ def test_emulate(spawn: list[subprocess.Popen[str]]) -> None:
     wait_for(url, emulator)
     assert httpx.get(url).json() == {"balance": 100.0}
     stop(emulator)
+
+
+def test_catalog_unmapped_report_honours_overrides(tmp_path: Path) -> None:
+    """`smsproxy catalog --unmapped`: provider codes with no pair; a config pair removes one."""
+    plain = subprocess.run(
+        [*SMSPROXY, "catalog", "--unmapped", "--json"], capture_output=True, text=True, timeout=30
+    )
+    assert plain.returncode == 0, plain.stderr
+    unmapped = {s["code"] for s in json.loads(plain.stdout)["providers"]["smspva"]["services"]}
+    assert "opt0" in unmapped
+    config = tmp_path / "smsproxy.toml"
+    config.write_text('[mapping.smspva.services]\not = "opt0"\n')
+    overridden = subprocess.run(
+        [*SMSPROXY, "catalog", "--unmapped", "--json", "--config", str(config)],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert overridden.returncode == 0, overridden.stderr
+    services = json.loads(overridden.stdout)["providers"]["smspva"]["services"]
+    assert "opt0" not in {s["code"] for s in services}
+    text = subprocess.run([*SMSPROXY, "catalog", "--unmapped"], capture_output=True, text=True)
+    assert "opt0" in text.stdout and "smspva" in text.stdout

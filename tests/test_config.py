@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.app import load_maps
 from proxy.config import ConfigError, hash_key, load_settings, settings_from_dict
 from proxy.money import Money
 from proxy.tenants import Tenants
@@ -27,6 +28,9 @@ def test_example_config_loads() -> None:
     assert settings.providers["smspva"].poll_interval == 5
     assert settings.money.rates == {"RUB": Decimal("0.011")}
     assert Tenants(settings.tenants).authenticate("secret").name == "bots"  # type: ignore[union-attr]
+    codes, operators = load_maps(settings)  # the example's [mapping] pairs are valid
+    assert codes.provider_service("smspva", "ot") == "opt19"
+    assert operators.provider_operator("vaksms", 1, "life") == "lifecell"
 
 
 def test_environment_overrides_and_adds() -> None:
@@ -83,6 +87,37 @@ def test_keys_are_held_hashed() -> None:
 def test_invalid_configs_are_refused(raw: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         settings_from_dict(raw)
+
+
+def test_catalog_and_mapping_sections() -> None:
+    raw = {
+        **minimal(currency="rub", markup="0.15"),
+        "catalog": {"ttl": 60, "warm": [["tg", 0], ["go", 16]]},
+        "mapping": {
+            "vaksms": {
+                "services": {"ot": "hn", "tg": ""},
+                "countries": {"3": "cn"},
+                "operators": {"1": {"utel": "lycamobile"}},
+            }
+        },
+    }
+    settings = settings_from_dict(raw)
+    assert settings.tenants[0].currency == "RUB"
+    assert settings.tenants[0].markup == Decimal("0.15")
+    assert settings.catalog.ttl == 60
+    assert settings.catalog.warm == (("tg", 0), ("go", 16))
+    assert settings.mapping.services["vaksms"] == {"ot": "hn", "tg": None}
+    assert settings.mapping.countries["vaksms"] == {3: "cn"}
+    assert settings.mapping.operators["vaksms"] == {1: {"utel": "lycamobile"}}
+
+
+@pytest.mark.parametrize(
+    "mapping",
+    [{"other": {}}, {"vaksms": {"countries": {"x": "cn"}}}],
+)
+def test_bad_mapping_sections(mapping: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="mapping"):
+        settings_from_dict({"mapping": mapping})
 
 
 def test_missing_rate_is_refused_at_startup() -> None:

@@ -8,12 +8,27 @@ from proxy.mapping.codes import (
     Service,
     load_code_map,
 )
+from proxy.mapping.operators import (
+    OperatorMap,
+    OperatorOverrides,
+    UnhonouredOperator,
+    UnmappedOperator,
+    load_operator_map,
+)
+from proxy.mapping.report import unmapped_json, unmapped_report
 
 __all__ = [
     "PROVIDER_KINDS",
     "CodeMap",
     "Country",
+    "OperatorMap",
+    "OperatorOverrides",
     "Overrides",
     "Service",
+    "UnhonouredOperator",
+    "UnmappedOperator",
     "load_code_map",
+    "load_operator_map",
+    "unmapped_json",
+    "unmapped_report",
 ]

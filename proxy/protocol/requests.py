@@ -75,7 +75,78 @@ class GetActiveActivations:
     """getActiveActivations (seeds/004:77-102)."""
 
 
-Request = GetBalance | GetNumber | GetStatus | SetStatus | GetActiveActivations
+@dataclass(frozen=True, slots=True)
+class GetNumbersStatus:
+    """getNumbersStatus (seeds/002:22-49): counts per service in one country."""
+
+    country: int
+    operator: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GetPrices:
+    """getPrices (seeds/002:524-538): both filters optional."""
+
+    service: str | None
+    country: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GetTopCountriesByService:
+    """getTopCountriesByService (seeds/004:18-45), with freePriceMap on freePrice=true."""
+
+    service: str | None
+    free_price: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GetCountries:
+    """getCountries (seeds/004:332-344)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetServicesList:
+    """getServicesList (seeds/004:345-351)."""
+
+    country: int | None
+    lang: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetOperators:
+    """getOperators (seeds/004:55-76)."""
+
+    country: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GetListOfTopCountriesByService:
+    """getListOfTopCountriesByService (seeds/004:288-304)."""
+
+    service: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetPricesVerification:
+    """getPricesVerification (seeds/002:540-552): service first, price as a string."""
+
+    service: str | None
+
+
+CatalogRequest = (
+    GetNumbersStatus
+    | GetPrices
+    | GetTopCountriesByService
+    | GetCountries
+    | GetServicesList
+    | GetOperators
+    | GetListOfTopCountriesByService
+    | GetPricesVerification
+)
+Request = GetBalance | GetNumber | GetStatus | SetStatus | GetActiveActivations | CatalogRequest
+
+NO_SUCH_COUNTRY = -1  # a country parameter that is not a number: matches nothing
+LANGUAGES = ("en", "ru", "es", "cn")  # seeds/004:348
 Params = Mapping[str, str]
 
 
@@ -154,6 +225,39 @@ def _get_active_activations(params: Params) -> GetActiveActivations:
     return GetActiveActivations()
 
 
+def _optional(params: Params, name: str) -> str | None:
+    value = params.get(name, "").strip()
+    return value or None
+
+
+def _optional_country(params: Params) -> int | None:
+    value = _optional(params, "country")
+    if value is None:
+        return None
+    return int(value) if value.lstrip("-").isdigit() else NO_SUCH_COUNTRY
+
+
+def _numbers_status(params: Params) -> GetNumbersStatus:
+    # SPEC-NOTES "missing country": 0 where a single country is needed.
+    country = _optional_country(params)
+    operator = _optional(params, "operator")
+    if operator is not None and operator.lower() == "any":
+        operator = None
+    return GetNumbersStatus(0 if country is None else country, operator and operator.lower())
+
+
+def _top_countries_list(params: Params) -> GetListOfTopCountriesByService:
+    service = _optional(params, "service")
+    if service is None:
+        raise ProtocolError(Word.WRONG_SERVICE, "service is missing")
+    return GetListOfTopCountriesByService(service)
+
+
+def _services_list(params: Params) -> GetServicesList:
+    lang = (_optional(params, "lang") or "en").lower()
+    return GetServicesList(_optional_country(params), lang if lang in LANGUAGES else "en")
+
+
 PARSERS: dict[str, Callable[[Params], Request]] = {
     "getbalance": _get_balance,
     "getnumber": lambda p: _get_number(p, v2=False),
@@ -162,6 +266,16 @@ PARSERS: dict[str, Callable[[Params], Request]] = {
     "getstatusv2": lambda p: _get_status(p, v2=True),
     "setstatus": _set_status,
     "getactiveactivations": _get_active_activations,
+    "getnumbersstatus": _numbers_status,
+    "getprices": lambda p: GetPrices(_optional(p, "service"), _optional_country(p)),
+    "gettopcountriesbyservice": lambda p: GetTopCountriesByService(
+        _optional(p, "service"), parse_bool(p.get("freePrice"))
+    ),
+    "getcountries": lambda p: GetCountries(),
+    "getserviceslist": _services_list,
+    "getoperators": lambda p: GetOperators(_optional_country(p)),
+    "getlistoftopcountriesbyservice": _top_countries_list,
+    "getpricesverification": lambda p: GetPricesVerification(_optional(p, "service")),
 }
 
 

@@ -105,6 +105,14 @@ class Purchase:
 
 
 @dataclass(frozen=True, slots=True)
+class Offer:
+    """What an upstream offers for one service in one country; count None: not reported."""
+
+    count: int | None
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class UpstreamOrder:
     """An order as the upstream lists it: enough to recognise a purchase we never heard back."""
 
@@ -148,6 +156,7 @@ class Provider(Protocol):
     poll_interval: float
     order_lifetime: float
     national_phones: bool  # True when `Purchase.phone` lacks the country calling code
+    lists_whole_country: bool  # True when `offers` answers every service of a country at once
 
     async def balance(self) -> Balance:
         """The account balance."""
@@ -157,8 +166,13 @@ class Provider(Protocol):
         """Buy one number; raises ProviderRefused(NO_NUMBERS/NO_BALANCE/...) on a definite no."""
         ...
 
-    async def price(self, request: BuyRequest) -> Decimal:
-        """The current price of one number, in the account's currency."""
+    async def offers(
+        self, country: str, service: str | None, operator: str | None = None
+    ) -> dict[str, Offer]:
+        """Counts and prices in the account's currency, by provider service code.
+
+        Providers that list a whole country ignore `service`; the others need it.
+        """
         ...
 
     async def poll(self, order_id: str) -> Poll:

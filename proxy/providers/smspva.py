@@ -15,6 +15,7 @@ from proxy.config import ProviderSettings
 from proxy.providers.base import (
     Balance,
     BuyRequest,
+    Offer,
     Poll,
     PollState,
     ProviderAnswerInvalid,
@@ -166,6 +167,7 @@ class SmspvaProvider:
         self.poll_interval = settings.poll_interval
         self.order_lifetime = settings.order_lifetime
         self.national_phones = True  # seeds/000:57: the number comes without calling code
+        self.lists_whole_country = False
         self._base = settings.base_url
         self._headers = {"apikey": settings.api_key}
         self._client = client
@@ -199,10 +201,14 @@ class SmspvaProvider:
         status, body = await self._call("number", "GET", path, **params)
         return parse_number(self.name, status, body)
 
-    async def price(self, request: BuyRequest) -> Decimal:
-        path = f"serviceprice/{request.country}/{request.service}"
-        status, body = await self._call("serviceprice", "GET", path)
-        return parse_price(self.name, status, body)
+    async def offers(
+        self, country: str, service: str | None, operator: str | None = None
+    ) -> dict[str, Offer]:
+        """serviceprice, one pair at a time; the v2 API reports a price but no stock count."""
+        if service is None:
+            raise ValueError("SMSPVA prices one service at a time")
+        status, body = await self._call("serviceprice", "GET", f"serviceprice/{country}/{service}")
+        return {service: Offer(count=None, price=parse_price(self.name, status, body))}
 
     async def poll(self, order_id: str) -> Poll:
         status, body = await self._call("sms", "GET", f"sms/{order_id}")

@@ -16,6 +16,7 @@ from proxy.config import ProviderSettings
 from proxy.providers.base import (
     Balance,
     BuyRequest,
+    Offer,
     Poll,
     PollState,
     ProviderAnswerInvalid,
@@ -120,6 +121,20 @@ def parse_count(provider: str, status: int, body: Any, service: str) -> int:
         raise ProviderAnswerInvalid(provider, f"getCountNumber: {body!r:.80}") from exc
 
 
+def parse_count_list(provider: str, status: int, body: Any) -> dict[str, Offer]:
+    """seeds/003:440-442: {"vk": {"code": "vk", "count": 403, "price": 20.0}, ...}."""
+    check_error(provider, "getCountNumberList", status, body)
+    if not isinstance(body, dict):
+        raise ProviderAnswerInvalid(provider, f"getCountNumberList: {body!r:.80}")
+    offers = {}
+    for code, item in body.items():
+        try:
+            offers[str(code)] = Offer(int(item["count"]), Decimal(str(item["price"])))
+        except (KeyError, TypeError, ValueError, InvalidOperation):
+            continue  # one malformed entry does not spoil the country's list
+    return offers
+
+
 def parse_set_status(provider: str, status: int, body: Any) -> None:
     check_error(provider, "setStatus", status, body)
     word = body.get("status") if isinstance(body, dict) else None
@@ -140,6 +155,7 @@ class VaksmsProvider:
         self.poll_interval = settings.poll_interval
         self.order_lifetime = settings.order_lifetime
         self.national_phones = False
+        self.lists_whole_country = True
         self._base = settings.base_url
         self._key = settings.api_key
         self._client = client
@@ -173,12 +189,15 @@ class VaksmsProvider:
         status, body = await self._call("getNumber", **params)
         return parse_number(self.name, status, body)
 
-    async def price(self, request: BuyRequest) -> Decimal:
-        params = {"service": request.service, "country": request.country, "price": ""}
-        if request.operator:
-            params["operator"] = request.operator
-        status, body = await self._call("getCountNumber", **params)
-        return parse_price(self.name, status, body)
+    async def offers(
+        self, country: str, service: str | None, operator: str | None = None
+    ) -> dict[str, Offer]:
+        """getCountNumberList: every service of a country, with count and price (003:440)."""
+        params = {"country": country}
+        if operator:
+            params["operator"] = operator
+        status, body = await self._call("getCountNumberList", **params)
+        return parse_count_list(self.name, status, body)
 
     async def poll(self, order_id: str) -> Poll:
         # `all` lists every code, so a second SMS with a new code is told from the first.

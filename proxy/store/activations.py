@@ -149,8 +149,24 @@ class ActivationStore:
             pipe.expire(self.keys.activation(act.id), ttl)
             pipe.set(self.keys.upstream_order(act.provider, act.order_id), act.id, ex=ttl)
             pipe.zadd(self.keys.tenant_active(act.tenant), {str(act.id): act.created})
+            pipe.hincrby(self.keys.service_stats(act.service), f"{act.country}:issued", 1)
             await pipe.execute()
         await self.drop_intent(act.id)
+
+    @mapped
+    async def count_code(self, act: Activation) -> None:
+        """A first code came: the success rate per service and country counts it."""
+        await self.redis.hincrby(self.keys.service_stats(act.service), f"{act.country}:coded", 1)
+
+    @mapped
+    async def service_stats(self, service: str) -> dict[int, tuple[int, int]]:
+        """Numbers issued and first codes received, per country, for one service."""
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.keys.service_stats(service)))
+        stats: dict[int, list[int]] = {}
+        for field, value in raw.items():
+            country, kind = field.split(":")
+            stats.setdefault(int(country), [0, 0])[kind == "coded"] = int(value)
+        return {country: (issued, coded) for country, (issued, coded) in stats.items()}
 
     @mapped
     async def load(self, activation_id: int) -> Activation | None:

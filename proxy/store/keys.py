@@ -45,3 +45,15 @@ class Keys:
     def intent(self, activation_id: int) -> str:
         """Hash: what a started purchase asked for, kept until it is recorded or reconciled."""
         return f"{self.prefix}:{{intents}}:{activation_id}"
+
+    def offers(self, provider: str, country: str, operator: str) -> str:
+        """Hash: one upstream's counts and prices in one country (service -> count|price|at)."""
+        return f"{self.prefix}:offers:{{{provider}}}:{country}:{operator}"
+
+    def offers_lock(self, provider: str, country: str, operator: str, service: str) -> str:
+        """Single-flight lock: one replica fetches an entry while the others wait or serve stale."""
+        return f"{self.prefix}:offers:{{{provider}}}:{country}:{operator}:lock:{service}"
+
+    def service_stats(self, service: str) -> str:
+        """Hash: numbers issued and codes received per country for one service."""
+        return f"{self.prefix}:stats:{{{service}}}"

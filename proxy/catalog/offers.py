@@ -1,0 +1,216 @@
+"""One catalog for a tenant: every provider's offers in SMS-Activate codes, merged.
+
+Counts are summed across providers; the price is the cheapest provider's, converted into the
+tenant's currency with its markup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import structlog
+
+from proxy.catalog.cache import Budget, OfferCache
+from proxy.config import CatalogSettings, ProviderSettings, TenantSettings
+from proxy.mapping import CodeMap, OperatorMap
+from proxy.money import Money
+from proxy.protocol.requests import GetNumber
+from proxy.providers.base import Offer, Provider
+from proxy.store.activations import StoreError
+
+log = structlog.get_logger("catalog")
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOffer:
+    """One provider's offer for one SMS-Activate service and country, priced for the client."""
+
+    provider: str
+    count: int
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """The tenant's view of one service in one country across its providers."""
+
+    count: int
+    price: Decimal
+    retail_price: Decimal
+    offers: tuple[ProviderOffer, ...]  # cheapest first
+
+    @property
+    def price_map(self) -> dict[Decimal, int]:
+        """Free Price map: price -> numbers available at it (seeds/004:40-43)."""
+        found: dict[Decimal, int] = {}
+        for offer in self.offers:
+            found[offer.price] = found.get(offer.price, 0) + offer.count
+        return found
+
+
+def merge(offers: Iterable[ProviderOffer]) -> Merged | None:
+    ranked = sorted(offers, key=lambda o: (o.price, -o.count))
+    if not ranked:
+        return None
+    in_stock = [o for o in ranked if o.count > 0] or ranked
+    return Merged(
+        count=sum(o.count for o in ranked),
+        price=in_stock[0].price,
+        retail_price=in_stock[-1].price,
+        offers=tuple(ranked),
+    )
+
+
+Catalog = dict[int, dict[str, Merged]]  # country id -> SMS-Activate service code -> offer
+
+
+class Catalogs:
+    """Builds merged catalogs from the shared offer cache."""
+
+    def __init__(
+        self,
+        cache: OfferCache,
+        providers: Mapping[str, Provider],
+        provider_settings: Mapping[str, ProviderSettings],
+        codes: CodeMap,
+        operators: OperatorMap,
+        money: Money,
+        settings: CatalogSettings,
+    ) -> None:
+        self.cache = cache
+        self.providers = providers
+        self.provider_settings = provider_settings
+        self.codes = codes
+        self.operators = operators
+        self.money = money
+        self.settings = settings
+
+    def budget(self) -> Budget:
+        return Budget(self.settings.max_fetches)
+
+    def provider_operator(
+        self, provider: Provider, country: int, operator: str | None
+    ) -> str | None:
+        """The provider's name for an SMS-Activate operator; "" for no filter, None: cannot."""
+        if operator is None:
+            return ""
+        return self.operators.provider_operator(provider.kind, country, operator)
+
+    async def catalog(
+        self,
+        tenant: TenantSettings,
+        countries: Iterable[int],
+        service: str | None = None,
+        operator: str | None = None,
+        budget: Budget | None = None,
+    ) -> Catalog:
+        """Merged offers for the countries (and one service, or all) the tenant can buy."""
+        budget = budget or self.budget()
+        jobs = []
+        for country in countries:
+            for name in tenant.providers:
+                provider = self.providers[name]
+                job = self._provider_offers(provider, country, service, operator, budget)
+                if job is not None:
+                    jobs.append((country, provider, job))
+        results = await asyncio.gather(*(job for _, _, job in jobs))
+        collected: dict[tuple[int, str], list[ProviderOffer]] = {}
+        for (country, provider, _), found in zip(jobs, results, strict=True):
+            for code, offer in found.items():
+                collected.setdefault((country, code), []).append(
+                    self._priced(tenant, provider, offer)
+                )
+        merged: Catalog = {}
+        for (country, code), offers in collected.items():
+            entry = merge(offers)
+            if entry is not None:
+                merged.setdefault(country, {})[code] = entry
+        return merged
+
+    async def warm(self, pairs: Iterable[tuple[str, int]]) -> int:
+        """Refresh the configured (service, country) pairs at every provider; returns how many
+        offers are now known. Stale entries are fetched once across all replicas (single flight).
+        """
+        known = 0
+        budget = Budget(10**9)  # the warm list is bounded by configuration, not per request
+        for service, country in pairs:
+            for provider in self.providers.values():
+                code = self.codes.provider_service(provider.kind, service)
+                country_code = self.codes.provider_country(provider.kind, country)
+                if code is None or country_code is None:
+                    continue
+                if await self.cache.pair(provider, country_code, code, "", budget) is not None:
+                    known += 1
+        return known
+
+    async def keep_warm(self, pairs: tuple[tuple[str, int], ...]) -> None:
+        """Background task: refresh the warm list twice per ttl until cancelled."""
+        while True:
+            try:
+                known = await self.warm(pairs)
+                log.info("catalog_warmed", pairs=len(pairs), offers=known)
+            except StoreError as exc:
+                log.warning("catalog_warm_failed", error=str(exc))
+            await asyncio.sleep(max(1.0, self.settings.ttl / 2))
+
+    async def prices(self, tenant: TenantSettings, request: GetNumber) -> dict[str, Decimal]:
+        """Each provider's current client price for a purchase (provider name -> price)."""
+        operator = request.operators[0] if request.operators else None
+        found = await self.catalog(tenant, [request.country], request.service, operator)
+        merged = found.get(request.country, {}).get(request.service)
+        return {o.provider: o.price for o in merged.offers} if merged else {}
+
+    def _priced(self, tenant: TenantSettings, provider: Provider, offer: Offer) -> ProviderOffer:
+        count = offer.count
+        if count is None:
+            count = self.provider_settings[provider.name].assumed_stock
+        price = self.money.client_price(
+            offer.price, provider.currency, tenant.currency, tenant.markup
+        )
+        return ProviderOffer(provider.name, count, price)
+
+    def _provider_offers(
+        self,
+        provider: Provider,
+        country: int,
+        service: str | None,
+        operator: str | None,
+        budget: Budget,
+    ) -> asyncio.Future[dict[str, Offer]] | None:
+        country_code = self.codes.provider_country(provider.kind, country)
+        provider_operator = self.provider_operator(provider, country, operator)
+        if country_code is None or provider_operator is None:
+            return None
+        if service is not None:
+            service_code = self.codes.provider_service(provider.kind, service)
+            if service_code is None:
+                return None
+            return asyncio.ensure_future(
+                self._one(provider, country_code, service_code, service, provider_operator, budget)
+            )
+        return asyncio.ensure_future(self._all(provider, country_code, provider_operator, budget))
+
+    async def _one(
+        self,
+        provider: Provider,
+        country: str,
+        service_code: str,
+        service: str,
+        operator: str,
+        budget: Budget,
+    ) -> dict[str, Offer]:
+        offer = await self.cache.pair(provider, country, service_code, operator, budget)
+        return {service: offer} if offer is not None else {}
+
+    async def _all(
+        self, provider: Provider, country: str, operator: str, budget: Budget
+    ) -> dict[str, Offer]:
+        found = {}
+        for code, offer in (await self.cache.country(provider, country, operator, budget)).items():
+            service = self.codes.service_from_provider(provider.kind, code)
+            if service is not None:
+                found[service] = offer
+        return found
