@@ -13,10 +13,12 @@ import structlog
 from proxy import lifecycle
 from proxy.catalog.actions import CatalogContext, perform_catalog
 from proxy.catalog.offers import Catalogs
-from proxy.config import TenantSettings
+from proxy.config import RoutingSettings, TenantSettings
 from proxy.dispatch import Dispatcher, PurchaseFailed
-from proxy.lifecycle import Activation, Upstream
+from proxy.health.breaker import Health
+from proxy.lifecycle import Activation, State, Upstream
 from proxy.mapping import CodeMap
+from proxy.metrics import Metrics
 from proxy.money import Money
 from proxy.protocol import answers
 from proxy.protocol.answers import Answer
@@ -45,6 +47,9 @@ class Context:
     codes: CodeMap
     money: Money
     catalogs: Catalogs
+    metrics: Metrics
+    health: Health
+    settings: RoutingSettings
     clock: Callable[[], float] = time.time
 
 
@@ -111,19 +116,24 @@ async def get_status(
     if act is None:
         return answers.word(Word.NO_ACTIVATION)
     trace.activation_id, trace.provider = act.id, act.provider
-    act = await refresh(ctx, act)
+    ctx.metrics.client_polls.inc()
+    act = await refresh(ctx, act, upstream=not ctx.settings.poller)
     return answers.status_v2(act) if request.v2 else answers.status(act)
 
 
-async def refresh(ctx: Context, act: Activation) -> Activation:
-    """Bring an active activation up to date, asking upstream at most once per interval."""
+async def refresh(ctx: Context, act: Activation, *, upstream: bool = True) -> Activation:
+    """Bring an active activation up to date, asking upstream at most once per interval.
+
+    With the background poller on, client reads skip the upstream (`upstream=False`): the
+    poller keeps the record fresh, and getStatus is a read.
+    """
     if not act.state.active:
         return act
     now = ctx.clock()
     provider = ctx.providers.get(act.provider)
     if now >= act.expires or provider is None:
         return await _apply(ctx, act.id, lambda a: lifecycle.on_clock(a, now))
-    if not await ctx.store.claim_poll(act.id, provider.poll_interval):
+    if not upstream or not await ctx.store.claim_poll(act.id, provider.poll_interval):
         return act
     try:
         poll = await provider.poll(act.order_id)
@@ -137,6 +147,7 @@ async def refresh(ctx: Context, act: Activation) -> Activation:
         return act
     updated = await _apply(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
     if updated.messages and not act.messages:
+        ctx.metrics.codes.labels(updated.provider).inc()
         await ctx.store.count_code(updated)
     return updated
 
@@ -184,6 +195,9 @@ async def set_status(
         stored = await ctx.store.load(request.activation_id)
         if plan.after != stored:
             await ctx.store.save(plan.after)
+        if plan.upstream is Upstream.CANCEL and plan.after.state is State.CANCELLED:
+            ctx.metrics.refunds.labels(act.provider, "client").inc()
+            await ctx.store.count_cancel(act)
         return answers.word(Word(plan.answer.value))
 
 

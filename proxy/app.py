@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 import uuid
@@ -25,6 +26,8 @@ from proxy.catalog.cache import OfferCache
 from proxy.catalog.offers import Catalogs
 from proxy.config import ConfigError, Settings
 from proxy.dispatch import Dispatcher
+from proxy.health.breaker import Health
+from proxy.health.guard import GuardedProvider
 from proxy.mapping import (
     CodeMap,
     OperatorMap,
@@ -33,12 +36,15 @@ from proxy.mapping import (
     load_code_map,
     load_operator_map,
 )
+from proxy.metrics import Metrics
 from proxy.money import Money
+from proxy.poller import Poller
 from proxy.protocol import answers
 from proxy.protocol.answers import Answer
-from proxy.protocol.requests import ProtocolError, parse_request
+from proxy.protocol.requests import ProtocolError, Request as ProtocolRequest, parse_request
 from proxy.protocol.words import Word
 from proxy.providers import build_provider
+from proxy.providers.base import Provider
 from proxy.providers.http import make_client
 from proxy.redis_server import EmbeddedRedis
 from proxy.store.activations import ActivationStore, StoreError
@@ -73,18 +79,23 @@ def create_app(settings: Settings) -> Starlette:
         redis = connect_redis(url)
         client = make_client()
         warming: asyncio.Task[None] | None = None
+        polling: asyncio.Task[None] | None = None
         try:
             state = build_state(settings, redis, client)
+            if settings.routing.poller:
+                poller = Poller(state["ctx"], settings.providers)
+                polling = asyncio.create_task(poller.run())
             if settings.catalog.warm:
                 warming = asyncio.create_task(
                     state["ctx"].catalogs.keep_warm(settings.catalog.warm)
                 )
             yield state
         finally:
-            if warming is not None:
-                warming.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await warming
+            for task in (warming, polling):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await client.aclose()
             await redis.aclose(close_connection_pool=True)
             if embedded is not None:
@@ -95,6 +106,8 @@ def create_app(settings: Settings) -> Starlette:
             Route(HANDLER_PATH, handler_api, methods=["GET", "POST"]),
             Route("/health/live", health_live, methods=["GET"]),
             Route("/health/ready", health_ready, methods=["GET"]),
+            Route("/health/upstreams", health_upstreams, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -123,12 +136,17 @@ def load_maps(settings: Settings) -> tuple[CodeMap, OperatorMap]:
 
 def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncClient) -> State:
     """Providers, store and dispatcher for one app instance."""
-    providers = {name: build_provider(p, client) for name, p in settings.providers.items()}
+    keys = Keys(settings.redis.key_prefix)
+    health = Health(redis, keys, dict(settings.providers), settings.routing)
+    metrics = Metrics()
+    providers: dict[str, Provider] = {
+        name: GuardedProvider(build_provider(p, client), health, metrics)
+        for name, p in settings.providers.items()
+    }
     money = Money(settings.money.currency, settings.money.rates)
     money.check([*(p.currency for p in settings.providers.values()),
                  *(t.currency for t in settings.tenants)])  # fmt: skip
     codes, operators = load_maps(settings)
-    keys = Keys(settings.redis.key_prefix)
     store = ActivationStore(redis, keys, settings.redis.retention_days * 86400)
     catalogs = Catalogs(
         OfferCache(redis, keys, settings.catalog),
@@ -139,7 +157,9 @@ def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncCl
         money,
         settings.catalog,
     )
-    dispatcher = Dispatcher(store, providers, codes, money, catalogs)
+    dispatcher = Dispatcher(
+        store, providers, codes, money, catalogs, health, settings.routing, metrics
+    )
     ctx = Context(
         store=store,
         providers=providers,
@@ -147,6 +167,9 @@ def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncCl
         codes=codes,
         money=money,
         catalogs=catalogs,
+        metrics=metrics,
+        health=health,
+        settings=settings.routing,
     )
     return State(ctx=ctx, tenants=Tenants(settings.tenants), redis=redis)
 
@@ -189,6 +212,7 @@ async def handler_api(request: Request) -> Response:
     request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
     trace = Trace()
     action = tenant_name = None
+    parsed: ProtocolRequest | None = None
     try:
         params = await read_params(request)
         action = params.get("action")
@@ -197,7 +221,8 @@ async def handler_api(request: Request) -> Response:
             answer = answers.word(Word.BAD_KEY)
         else:
             tenant_name = tenant.name
-            answer = await perform(ctx, tenant, parse_request(params), trace)
+            parsed = parse_request(params)
+            answer = await perform(ctx, tenant, parsed, trace)
     except ProtocolError as exc:
         answer = answers.word(exc.word)
     except StoreError as exc:
@@ -206,6 +231,9 @@ async def handler_api(request: Request) -> Response:
     except Exception:
         log.exception("request_failed")
         answer = answers.word(Word.ERROR_SQL)
+    label = type(parsed).__name__ if parsed is not None else "invalid"
+    ctx.metrics.requests.labels(label, answer.word).inc()
+    ctx.metrics.request_seconds.labels(label).observe(time.perf_counter() - started)
     log.info(
         "request",
         request_id=request_id,
@@ -231,3 +259,35 @@ async def health_ready(request: Request) -> Response:
     except StoreError as exc:
         return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+async def health_upstreams(request: Request) -> Response:
+    """Each provider's breaker state, last balance and last latency, as all replicas see it."""
+    ctx: Context = request.state.ctx
+    try:
+        views = [await ctx.health.view(name) for name in ctx.providers]
+    except StoreError as exc:
+        return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
+    return JSONResponse({v.provider: dataclasses.asdict(v) for v in views})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus exposition; shared gauges (breakers, active, cancel rate) read from Redis."""
+    ctx: Context = request.state.ctx
+    with contextlib.suppress(StoreError):
+        await refresh_gauges(ctx)
+    return Response(ctx.metrics.exposition(), media_type=ctx.metrics.content_type)
+
+
+async def refresh_gauges(ctx: Context) -> None:
+    names = list(ctx.providers)
+    for name in names:
+        view = await ctx.health.view(name)
+        ctx.metrics.breaker_open.labels(name).set(1 if view.state == "open" else 0)
+    ctx.metrics.active.set(await ctx.store.active_count())
+    hours = ctx.settings.success_window_hours
+    issued = await ctx.store.provider_counts(names, "all:issued", hours)
+    cancelled = await ctx.store.provider_counts(names, "all:cancelled", hours)
+    for name in names:
+        rate = cancelled[name] / issued[name] if issued[name] else 0.0
+        ctx.metrics.cancel_rate.labels(name).set(rate)

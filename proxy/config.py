@@ -25,6 +25,10 @@ DEFAULT_CURRENCIES = {"smspva": "USD", "vaksms": "RUB"}
 DEFAULT_POLL_INTERVALS = {"smspva": 5.0, "vaksms": 5.0}
 # seeds/000:59 orderExpireIn 600; VAK's window is undocumented: 20 minutes by default.
 DEFAULT_ORDER_LIFETIMES = {"smspva": 600.0, "vaksms": 1200.0}
+# seeds/000:16 "up to 50 connections per second"; VAK documents no limit: a gentler default.
+DEFAULT_RATE_LIMITS = {"smspva": 50.0, "vaksms": 20.0}
+# seeds/000:18, 382: block before 580 s (we act at 560 s); VAK's window less 40 s likewise.
+DEFAULT_REFUND_AFTER = {"smspva": 560.0, "vaksms": 1160.0}
 
 
 class ConfigError(ValueError):
@@ -60,6 +64,22 @@ class ProviderSettings:
     read_timeout: float = 15.0
     # SMSPVA's v2 API prices a pair but reports no stock: a priced pair counts as this many.
     assumed_stock: int = 100
+    rate_limit: float = 50.0  # requests per second for this account, across replicas (000:16)
+    breaker_threshold: int = 5  # consecutive failures that open the circuit
+    breaker_cooldown: float = 30.0  # seconds open before one probe request is let through
+    refund_after: float = 560.0  # no SMS by then: cancel/block upstream for a refund (000:382)
+
+
+STRATEGIES = ("priority", "cheapest", "success_rate", "weighted")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """A strategy for one service and/or country, overriding the tenant's default."""
+
+    strategy: str
+    service: str | None = None
+    country: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +91,33 @@ class TenantSettings:
     providers: tuple[str, ...]
     currency: str = "USD"
     markup: Decimal = Decimal(0)  # 0.1 shows and books prices 10 % above the upstream's
+    strategy: str = "priority"
+    weights: Mapping[str, float] = field(default_factory=dict)
+    routes: tuple[RouteRule, ...] = ()
+
+    def strategy_for(self, service: str, country: int) -> str:
+        """The most specific rule that matches wins; then the tenant's default."""
+        best, best_score = self.strategy, -1
+        for rule in self.routes:
+            if rule.service not in (None, service) or rule.country not in (None, country):
+                continue
+            score = (rule.service is not None) * 2 + (rule.country is not None)
+            if score > best_score:
+                best, best_score = rule.strategy, score
+        return best
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """Failover bounds and the background work shared by the replicas."""
+
+    deadline: float = 30.0  # one getNumber tries candidates for at most this long
+    no_numbers_cooldown: float = 60.0  # a provider+service+country that keeps saying no rests
+    no_numbers_threshold: int = 3  # ... after this many "no numbers" in a cooldown period
+    no_balance_cooldown: float = 300.0  # a provider without money rests until balance is seen
+    success_window_hours: int = 6  # success_rate strategy: codes / numbers over these hours
+    poller: bool = True  # refresh active activations in the background (one replica at a time)
+    cancel_rate_warning: float = 0.5  # warn when this share of an account's numbers is cancelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +164,7 @@ class Settings:
     tenants: tuple[TenantSettings, ...]
     catalog: CatalogSettings = CatalogSettings()
     mapping: MappingSettings = MappingSettings()
+    routing: RoutingSettings = RoutingSettings()
 
 
 def hash_key(key: str) -> bytes:
@@ -216,7 +264,21 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         providers=providers,
         tenants=tenants,
         catalog=_catalog(_section(raw, "catalog")),
+        routing=_routing(_section(raw, "routing")),
         mapping=_mapping(_section(raw, "mapping")),
+    )
+
+
+def _routing(body: Mapping[str, Any]) -> RoutingSettings:
+    default = RoutingSettings()
+    return RoutingSettings(
+        deadline=float(body.get("deadline", default.deadline)),
+        no_numbers_cooldown=float(body.get("no_numbers_cooldown", default.no_numbers_cooldown)),
+        no_numbers_threshold=int(body.get("no_numbers_threshold", default.no_numbers_threshold)),
+        no_balance_cooldown=float(body.get("no_balance_cooldown", default.no_balance_cooldown)),
+        success_window_hours=int(body.get("success_window_hours", default.success_window_hours)),
+        poller=bool(body.get("poller", default.poller)),
+        cancel_rate_warning=float(body.get("cancel_rate_warning", default.cancel_rate_warning)),
     )
 
 
@@ -278,6 +340,10 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderSettings:
         connect_timeout=float(body.get("connect_timeout", 5.0)),
         read_timeout=float(body.get("read_timeout", 15.0)),
         assumed_stock=int(body.get("assumed_stock", 100)),
+        rate_limit=float(body.get("rate_limit", DEFAULT_RATE_LIMITS[kind])),
+        breaker_threshold=int(body.get("breaker_threshold", 5)),
+        breaker_cooldown=float(body.get("breaker_cooldown", 30.0)),
+        refund_after=float(body.get("refund_after", DEFAULT_REFUND_AFTER[kind])),
     )
 
 
@@ -304,12 +370,32 @@ def _tenant(
     unknown = [p for p in allowed if p not in providers]
     if unknown:
         raise ConfigError(f"{where}.providers names unknown providers: {unknown}")
+    strategy = str(body.get("strategy", "priority"))
+    routes = []
+    for i, rule in enumerate(_as_list(body.get("routes", []), f"{where}.routes")):
+        rule = _as_mapping(rule, f"{where}.routes[{i}]")
+        country = rule.get("country")
+        routes.append(
+            RouteRule(
+                strategy=str(rule.get("strategy", "")),
+                service=str(rule["service"]) if "service" in rule else None,
+                country=int(country) if country is not None else None,
+            )
+        )
+    for name_, chosen in [("strategy", strategy), *((f"routes[{i}]", r.strategy) for i, r in
+                                                   enumerate(routes))]:  # fmt: skip
+        if chosen not in STRATEGIES:
+            raise ConfigError(f"{where}.{name_}: strategy must be one of {STRATEGIES}")
+    weights = {str(k): float(v) for k, v in _section(body, "weights").items()}
     return TenantSettings(
         name=str(name),
         key_sha256=digest,
         providers=allowed,
         currency=str(body.get("currency", default_currency)).upper(),
         markup=_decimal(body.get("markup", 0), f"{where}.markup"),
+        strategy=strategy,
+        weights=weights,
+        routes=tuple(routes),
     )
 
 

@@ -8,6 +8,7 @@ answer) is never bought again elsewhere within the same request.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,10 +16,13 @@ from decimal import Decimal
 
 import structlog
 
+from proxy import routing
 from proxy.catalog.offers import Catalogs
-from proxy.config import TenantSettings
+from proxy.config import RoutingSettings, TenantSettings
+from proxy.health.breaker import Health
 from proxy.lifecycle import Activation
 from proxy.mapping import CodeMap
+from proxy.metrics import Metrics
 from proxy.money import Money
 from proxy.protocol.requests import GetNumber
 from proxy.protocol.words import Word
@@ -53,6 +57,7 @@ class Candidate:
 
     provider: Provider
     request: BuyRequest
+    fallback: bool = False  # cannot honour the asked operator: bought without one
 
 
 class Dispatcher:
@@ -65,12 +70,19 @@ class Dispatcher:
         codes: CodeMap,
         money: Money,
         catalogs: Catalogs,
+        health: Health,
+        settings: RoutingSettings,
+        metrics: Metrics,
     ) -> None:
         self.store = store
         self.providers = providers
         self.codes = codes
         self.money = money
         self.catalogs = catalogs
+        self.health = health
+        self.routing = settings
+        self.rng = random.Random()
+        self.metrics = metrics
 
     def candidates(self, tenant: TenantSettings, request: GetNumber) -> list[Candidate]:
         """The tenant's providers that carry this service and country, in order."""
@@ -79,7 +91,8 @@ class Dispatcher:
         if self.codes.country(request.country) is None:
             raise PurchaseFailed(Word.NO_NUMBERS, f"unknown country {request.country}")
         honouring, fallback = [], []
-        for name in tenant.providers:
+        names = routing.narrowed(tenant.providers, request.only_providers, request.except_providers)
+        for name in names:
             provider = self.providers[name]
             service = self.codes.provider_service(provider.kind, request.service)
             country = self.codes.provider_country(provider.kind, request.country)
@@ -90,12 +103,38 @@ class Dispatcher:
                 continue
             operator = self._operator(provider, request)
             if operator is None:
-                fallback.append(Candidate(provider, BuyRequest(service, country)))
+                fallback.append(Candidate(provider, BuyRequest(service, country), fallback=True))
             else:
                 honouring.append(Candidate(provider, BuyRequest(service, country, operator)))
         # Providers that can honour the operator come first; the others are the seed's
         # "first suitable operator" fallback (seeds/004:134), tried only after them.
         return honouring + fallback
+
+    async def _ordered(
+        self,
+        tenant: TenantSettings,
+        request: GetNumber,
+        candidates: list[Candidate],
+        prices: asyncio.Future[dict[str, Decimal]],
+    ) -> list[Candidate]:
+        """The tenant's strategy for this service and country (see `proxy.routing`)."""
+        strategy = tenant.strategy_for(request.service, request.country)
+        names = [c.provider.name for c in candidates]
+        if strategy == "cheapest" or request.max_price is not None:
+            order = routing.by_price(names, await prices)
+        elif strategy == "success_rate":
+            hours = self.routing.success_window_hours
+            pair = f"{request.service}:{request.country}"
+            issued = await self.store.provider_counts(names, f"{pair}:issued", hours)
+            coded = await self.store.provider_counts(names, f"{pair}:coded", hours)
+            order = routing.by_success(names, issued, coded)
+        elif strategy == "weighted":
+            order = routing.by_weight(names, tenant.weights, self.rng)
+        else:
+            return candidates
+        rank = {name: i for i, name in enumerate(order)}
+        # Providers honouring the asked operator stay ahead of the fallback ones.
+        return sorted(candidates, key=lambda c: (c.fallback, rank[c.provider.name]))
 
     def _operator(self, provider: Provider, request: GetNumber) -> str | None:
         """The provider's name for the first requested operator it carries."""
@@ -121,6 +160,10 @@ class Dispatcher:
     async def buy(self, tenant: TenantSettings, request: GetNumber) -> Activation:
         """Buy from the first candidate that sells; raise PurchaseFailed with the word."""
         candidates = self.candidates(tenant, request)
+        resting = await self.health.resting_pairs(
+            [c.provider.name for c in candidates], request.service, request.country
+        )
+        candidates = [c for c in candidates if c.provider.name not in resting]
         prices = asyncio.ensure_future(self.catalogs.prices(tenant, request))
         try:
             return await self._buy_any(tenant, request, candidates, prices)
@@ -137,19 +180,28 @@ class Dispatcher:
     ) -> Activation:
         if request.max_price is not None:
             candidates = self._under_cap(candidates, await prices, request.max_price)
+        candidates = await self._ordered(tenant, request, candidates, prices)
+        deadline = time.monotonic() + self.routing.deadline
         refusals: list[Refusal] = []
         for candidate in candidates:
+            if time.monotonic() > deadline:
+                log.warning("failover_deadline", tried=len(refusals))
+                break
             try:
                 return await self._buy_from(tenant, request, candidate, prices)
             except ProviderRefused as exc:
                 refusals.append(exc.refusal)
                 log.info("provider_refused", provider=exc.provider, refusal=exc.refusal.value)
+                self.metrics.failovers.labels(exc.provider, exc.refusal.value).inc()
+                if exc.refusal is Refusal.NO_NUMBERS:
+                    await self.health.no_numbers(exc.provider, request.service, request.country)
             except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
                 # It may have sold: trying another provider could make the client pay twice.
                 log.warning("purchase_outcome_unknown", provider=exc.provider, error=str(exc))
                 raise PurchaseFailed(Word.ERROR_SQL, "purchase outcome unknown") from exc
             except ProviderUnavailable as exc:
                 log.info("provider_unavailable", provider=exc.provider, error=str(exc))
+                self.metrics.failovers.labels(exc.provider, "unavailable").inc()
         if refusals and all(r is Refusal.NO_BALANCE for r in refusals):
             raise PurchaseFailed(Word.NO_BALANCE)
         raise PurchaseFailed(Word.NO_NUMBERS, f"{len(candidates)} candidates")

@@ -128,6 +128,13 @@ def _expire(act: Activation, now: float) -> Activation:
     return act.evolve(now, state=State.CANCELLED)
 
 
+def on_refund(act: Activation, now: float) -> Activation:
+    """The number was given back upstream because no SMS came in time: cancelled."""
+    if act.state is not State.WAIT_CODE or act.messages:
+        return act
+    return act.evolve(now, state=State.CANCELLED)
+
+
 def on_poll(act: Activation, poll: Poll, now: float) -> Activation:
     """Apply what the upstream reported about the order."""
     if not act.state.active:

@@ -86,9 +86,13 @@ def proxy_config(
     read_timeout: float = 2.0,
     catalog_ttl: float = 300.0,
     warm: list[list[Any]] | None = None,
+    tenants: dict[str, dict[str, Any]] | None = None,
+    providers: dict[str, dict[str, Any]] | None = None,
+    routing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The test deployment: four tenants over the two emulated providers."""
-    return {
+    """The test deployment: four tenants over the two emulated providers; the dicts given
+    are merged into a tenant's, a provider's or the routing table."""
+    config: dict[str, Any] = {
         "redis": {"url": redis_url, "key_prefix": prefix or f"t{uuid.uuid4().hex[:10]}"},
         "money": {"currency": "USD", "rates": {"RUB": "0.01"}},
         "catalog": {"ttl": catalog_ttl, "warm": warm or []},
@@ -105,7 +109,15 @@ def proxy_config(
             {"name": "pva", "key": TENANT_KEYS["pva"], "providers": ["smspva"]},
             {"name": "vak", "key": TENANT_KEYS["vak"], "providers": ["vaksms"]},
         ],
+        # The background poller is tested on its own (tests/e2e/test_poller.py); elsewhere
+        # getStatus polls on demand, so a test sees a delivered code at its next read.
+        "routing": {"poller": False, **(routing or {})},
     }  # fmt: skip
+    for tenant in config["tenants"]:
+        tenant.update((tenants or {}).get(tenant["name"], {}))
+    for name, extra in (providers or {}).items():
+        config["providers"][name].update(extra)
+    return config
 
 
 @dataclass

@@ -52,6 +52,9 @@ class GetNumber:
     max_price: Decimal | None
     v2: bool
     order_id: str | None
+    # smsproxy extension (as several SMS-Activate clones accept): configured provider names
+    only_providers: tuple[str, ...] = ()
+    except_providers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +184,13 @@ def _get_number(params: Params, *, v2: bool) -> GetNumber:
         max_price=_max_price(params.get("maxPrice")),
         v2=v2,
         order_id=order_id,
+        only_providers=_names(params.get("providerIds")),
+        except_providers=_names(params.get("exceptProviderIds")),
     )
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (value or "").split(",") if n.strip())
 
 
 def _max_price(value: str | None) -> Decimal | None:

@@ -39,10 +39,11 @@ class Refusal(enum.StrEnum):
 class ProviderError(Exception):
     """Base of every error an adapter raises; nothing from httpx leaves `providers/`."""
 
-    def __init__(self, provider: str, message: str = "") -> None:
+    def __init__(self, provider: str, message: str = "", retry_after: float | None = None) -> None:
         super().__init__(message)
         self.provider = provider
         self.message = message
+        self.retry_after = retry_after  # seconds the upstream asked us to wait (Retry-After)
 
     def __str__(self) -> str:
         return f"{self.provider}: {type(self).__name__}: {self.message}".rstrip(": ")
@@ -66,8 +67,10 @@ class OutcomeUnknown(ProviderUnavailable):
 class ProviderRefused(ProviderError):
     """The upstream answered with a definite refusal."""
 
-    def __init__(self, provider: str, refusal: Refusal, message: str = "") -> None:
-        super().__init__(provider, message or refusal.value)
+    def __init__(
+        self, provider: str, refusal: Refusal, message: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(provider, message or refusal.value, retry_after)
         self.refusal = refusal
 
 

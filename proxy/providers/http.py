@@ -71,3 +71,20 @@ def json_body(provider: str, endpoint: str, response: httpx.Response) -> Any:
         raise ProviderAnswerInvalid(
             provider, f"{endpoint}: HTTP {response.status_code}, not JSON: {snippet!r}"
         ) from exc
+
+
+def retry_after_of(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header given as a number (the HTTP-date form is ignored)."""
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def loose_json(response: httpx.Response) -> Any:
+    """The body's JSON, or None: for error answers whose body may be a page or empty."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None

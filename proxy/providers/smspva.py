@@ -27,7 +27,7 @@ from proxy.providers.base import (
     Sms,
     UpstreamOrder,
 )
-from proxy.providers.http import json_body, send
+from proxy.providers.http import json_body, loose_json, retry_after_of, send
 
 # seeds/000:231-244 (HTTP status / body statusCode -> our error)
 REFUSALS: dict[int, Refusal] = {
@@ -61,15 +61,17 @@ def status_of(http_status: int, body: Any) -> int:
     return http_status
 
 
-def error_for(provider: str, endpoint: str, status: int, body: Any) -> ProviderError:
+def error_for(
+    provider: str, endpoint: str, status: int, body: Any, retry_after: float | None = None
+) -> ProviderError:
     """The error an answer that is not a success stands for."""
     detail = f"{endpoint}: {status}"
     if (endpoint, status) in ENDPOINT_REFUSALS:
         return ProviderRefused(provider, ENDPOINT_REFUSALS[endpoint, status], detail)
     if status in REFUSALS:
-        return ProviderRefused(provider, REFUSALS[status], detail)
+        return ProviderRefused(provider, REFUSALS[status], detail, retry_after)
     if status in UNAVAILABLE or status >= 500:
-        return ProviderUnavailable(provider, detail)
+        return ProviderUnavailable(provider, detail, retry_after)
     return ProviderAnswerInvalid(provider, f"{detail}: unexpected answer {str(body)[:80]!r}")
 
 
@@ -186,8 +188,12 @@ class SmspvaProvider:
             headers=self._headers,
             params=params or None,
         )
-        if response.status_code in UNAVAILABLE and not response.content:
-            return response.status_code, None
+        if response.status_code >= 500:
+            # 500/503 (unavailable), 501 (no funds), 502 (limit exceeded): errors for every
+            # endpoint, whatever the body is (a page, nothing, or the JSON error object).
+            body = loose_json(response)
+            status = status_of(response.status_code, body)
+            raise error_for(self.name, endpoint, status, body, retry_after_of(response))
         body = json_body(self.name, endpoint, response)
         return status_of(response.status_code, body), body
 

@@ -27,7 +27,7 @@ from proxy.providers.base import (
     Sms,
     UpstreamOrder,
 )
-from proxy.providers.http import json_body, send
+from proxy.providers.http import json_body, retry_after_of, send
 
 # seeds/003:1211-1220
 ERRORS: dict[str, Refusal] = {
@@ -174,7 +174,9 @@ class VaksmsProvider:
             params={"apiKey": self._key, **params},
         )
         if response.status_code >= 500:
-            return response.status_code, None
+            raise ProviderUnavailable(
+                self.name, f"{method}: HTTP {response.status_code}", retry_after_of(response)
+            )
         return response.status_code, json_body(self.name, method, response)
 
     async def balance(self) -> Balance:

@@ -89,6 +89,15 @@ def decode(activation_id: int, fields: dict[str, str]) -> Activation:
     )
 
 
+# Extend the lease only if this replica still holds it (compare-and-renew, atomically).
+RENEW_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
 def _fields(mapping: dict[str, str]) -> dict[Any, Any]:
     """redis-py's hset wants a Mapping invariant in its key type; ours are plain str."""
     return cast("dict[Any, Any]", mapping)
@@ -149,14 +158,48 @@ class ActivationStore:
             pipe.expire(self.keys.activation(act.id), ttl)
             pipe.set(self.keys.upstream_order(act.provider, act.order_id), act.id, ex=ttl)
             pipe.zadd(self.keys.tenant_active(act.tenant), {str(act.id): act.created})
+            pipe.zadd(self.keys.active_all(), {str(act.id): act.created})
             pipe.hincrby(self.keys.service_stats(act.service), f"{act.country}:issued", 1)
+            self._provider_event(pipe, act, "issued")
             await pipe.execute()
         await self.drop_intent(act.id)
 
     @mapped
     async def count_code(self, act: Activation) -> None:
-        """A first code came: the success rate per service and country counts it."""
-        await self.redis.hincrby(self.keys.service_stats(act.service), f"{act.country}:coded", 1)
+        """A first code came: the success rates (per service, and per provider) count it."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(self.keys.service_stats(act.service), f"{act.country}:coded", 1)
+            self._provider_event(pipe, act, "coded")
+            await pipe.execute()
+
+    @mapped
+    async def count_cancel(self, act: Activation) -> None:
+        """A number given back: the account's cancel rate counts it."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self._provider_event(pipe, act, "cancelled")
+            await pipe.execute()
+
+    def _provider_event(self, pipe: Any, act: Activation, kind: str) -> None:
+        key = self.keys.provider_stats(act.provider, int(time.time() // 3600))
+        pipe.hincrby(key, f"{act.service}:{act.country}:{kind}", 1)
+        pipe.hincrby(key, f"all:{kind}", 1)
+        pipe.expire(key, 8 * 86400)
+
+    @mapped
+    async def provider_counts(self, providers: list[str], field: str, hours: int) -> dict[str, int]:
+        """Sum of one counter over the last `hours` hourly buckets, per provider (a sliding
+        window: `<service>:<country>:issued|coded|cancelled` or `all:...`)."""
+        now = int(time.time() // 3600)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for provider in providers:
+                for hour in range(now - hours + 1, now + 1):
+                    pipe.hget(self.keys.provider_stats(provider, hour), field)
+            values = await pipe.execute()
+        totals = {}
+        for i, provider in enumerate(providers):
+            chunk = values[i * hours : (i + 1) * hours]
+            totals[provider] = sum(int(v) for v in chunk if v)
+        return totals
 
     @mapped
     async def service_stats(self, service: str) -> dict[int, tuple[int, int]]:
@@ -191,7 +234,36 @@ class ActivationStore:
             pipe.expire(self.keys.activation(act.id), self._ttl(act))
             if not act.state.active:
                 pipe.zrem(self.keys.tenant_active(act.tenant), str(act.id))
+                pipe.zrem(self.keys.active_all(), str(act.id))
+            pipe.publish(self.keys.changes(), str(act.id))
             await pipe.execute()
+
+    @mapped
+    async def active_count(self) -> int:
+        return int(await self.redis.zcard(self.keys.active_all()))
+
+    @mapped
+    async def due(self, now: float, limit: int) -> list[int]:
+        """Active activations whose next background poll is due."""
+        found = await self.redis.zrangebyscore(self.keys.active_all(), "-inf", now, 0, limit)
+        return [int(m) for m in cast("list[str]", found)]
+
+    @mapped
+    async def reschedule(self, activation_id: int, at: float) -> None:
+        await self.redis.zadd(self.keys.active_all(), {str(activation_id): at}, xx=True)
+
+    @mapped
+    async def forget(self, activation_id: int) -> None:
+        await self.redis.zrem(self.keys.active_all(), str(activation_id))
+
+    @mapped
+    async def lease(self, holder: str, ttl: float) -> bool:
+        """Hold the poller lease: take it when free, renew it when ours."""
+        key, ms = self.keys.poller_lease(), int(ttl * 1000)
+        if await self.redis.set(key, holder, nx=True, px=ms):
+            return True
+        renewed = await self.redis.eval(RENEW_IF_MINE, 1, key, holder, str(ms))
+        return bool(renewed)
 
     @mapped
     async def active_ids(self, tenant: str) -> list[int]:

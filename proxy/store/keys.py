@@ -57,3 +57,39 @@ class Keys:
     def service_stats(self, service: str) -> str:
         """Hash: numbers issued and codes received per country for one service."""
         return f"{self.prefix}:stats:{{{service}}}"
+
+    def health(self, provider: str) -> str:
+        """Hash: one provider account's circuit breaker and last observations."""
+        return f"{self.prefix}:health:{{{provider}}}"
+
+    def health_probe(self, provider: str) -> str:
+        """SET NX key: the one request let through while a breaker is half-open."""
+        return f"{self.prefix}:health:{{{provider}}}:probe"
+
+    def rate_window(self, provider: str, second: int) -> str:
+        """Counter of one account's upstream requests in one second, across replicas."""
+        return f"{self.prefix}:rate:{{{provider}}}:{second}"
+
+    def pair_cooldown(self, provider: str, service: str, country: int) -> str:
+        """Set while a provider keeps having no numbers for one service and country."""
+        return f"{self.prefix}:cool:{{{provider}}}:{service}:{country}"
+
+    def pair_misses(self, provider: str, service: str, country: int) -> str:
+        """Counter of recent "no numbers" for one provider, service and country."""
+        return f"{self.prefix}:miss:{{{provider}}}:{service}:{country}"
+
+    def provider_stats(self, provider: str, hour: int) -> str:
+        """Hash: numbers issued, codes received, cancels per service:country in one hour."""
+        return f"{self.prefix}:pstats:{{{provider}}}:{hour}"
+
+    def active_all(self) -> str:
+        """Sorted set of every active activation id, scored by when it is next due a poll."""
+        return f"{self.prefix}:{{active}}"
+
+    def poller_lease(self) -> str:
+        """Which replica runs the background poller now (renewed while it lives)."""
+        return f"{self.prefix}:{{active}}:lease"
+
+    def changes(self) -> str:
+        """Pub/sub channel: ids of activations just written (replicas drop cached copies)."""
+        return f"{self.prefix}:changes"

@@ -1,0 +1,202 @@
+"""Provider health shared by every replica: circuit breakers, cooldowns, a request budget.
+
+States live in Redis, so all replicas agree on which upstream is resting:
+
+    closed --(breaker_threshold consecutive failures)--> open --(breaker_cooldown)--> half-open
+    half-open: one probe request (SET NX); success -> closed, failure -> open again
+
+A provider also rests ("open" with a reason) after a slow-down answer (SMSPVA 502 "limit
+exceeded", Retry-After) and, until its balance is seen again, after "no money". A provider,
+service and country that keep answering "no numbers" rest for `no_numbers_cooldown`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+import structlog
+
+from proxy.config import ProviderSettings, RoutingSettings
+from proxy.store.activations import mapped
+from proxy.store.keys import Keys
+
+log = structlog.get_logger("health")
+
+RATE_LIMITED_REST = 10.0  # seconds, when the upstream says slow down without Retry-After
+
+
+@dataclass(frozen=True, slots=True)
+class HealthView:
+    """One provider's health as /health/upstreams and `smsproxy providers` show it."""
+
+    provider: str
+    state: str
+    failures: int
+    open_until: float
+    reason: str
+    last_latency_ms: float | None
+    last_balance: str | None
+    last_error: str | None
+
+
+class Health:
+    """Breakers, cooldowns and the per-account request budget, all in Redis."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        providers: dict[str, ProviderSettings],
+        routing: RoutingSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.providers = providers
+        self.routing = routing
+        self.clock = clock
+
+    @mapped
+    async def allows(self, provider: str) -> bool:
+        """Closed: yes. Open: no, until the rest is over; then one probe at a time."""
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.keys.health(provider)))
+        until = float(raw.get("open_until", 0) or 0)
+        if not until:
+            return True
+        if self.clock() < until:
+            return False
+        rest = self.providers[provider].breaker_cooldown
+        probe = await self.redis.set(
+            self.keys.health_probe(provider), "1", nx=True, px=int(rest * 1000)
+        )
+        return bool(probe)
+
+    @mapped
+    async def succeeded(self, provider: str, latency: float) -> None:
+        key = self.keys.health(provider)
+        mapping: dict[Any, Any] = {
+            "failures": 0,
+            "last_latency_ms": f"{latency * 1000:.1f}",
+            "last_ok": f"{self.clock():.0f}",
+        }
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping=mapping)
+            pipe.hmget(key, ["reason", "open_until"])
+            _, (reason, until) = await pipe.execute()
+        # The half-open probe's success ends a rest; a call still in flight when the rest
+        # began does not, nor does any success end a "no money" rest (the balance does).
+        if reason and reason != "no_balance" and self.clock() >= float(until or 0):
+            await self._close(provider)
+
+    @mapped
+    async def failed(self, provider: str, error: str, latency: float) -> None:
+        key = self.keys.health(provider)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, "failures", 1)
+            pipe.hset(
+                key, mapping={"last_error": error[:200], "last_latency_ms": f"{latency * 1000:.1f}"}
+            )
+            failures, _ = await pipe.execute()
+        settings = self.providers[provider]
+        if int(failures) >= settings.breaker_threshold:
+            await self.rest(provider, settings.breaker_cooldown, "failures")
+
+    @mapped
+    async def rest(self, provider: str, seconds: float, reason: str) -> None:
+        """Open the breaker for `seconds` (failures, slow-down, no money)."""
+        until = self.clock() + seconds
+        mapping: dict[Any, Any] = {"open_until": f"{until:.3f}", "reason": reason}
+        await self.redis.hset(self.keys.health(provider), mapping=mapping)
+        await self.redis.delete(self.keys.health_probe(provider))
+        log.warning("provider_resting", provider=provider, seconds=seconds, reason=reason)
+
+    @mapped
+    async def _close(self, provider: str) -> None:
+        await self.redis.hset(
+            self.keys.health(provider), mapping={"open_until": "0", "reason": "", "failures": 0}
+        )
+
+    @mapped
+    async def balance_seen(self, provider: str, balance: str, positive: bool) -> None:
+        """A balance answer: remembered, and money ends a "no money" rest."""
+        key = self.keys.health(provider)
+        await self.redis.hset(key, "last_balance", balance)
+        reason = await self.redis.hget(key, "reason")
+        if positive and reason == "no_balance":
+            await self._close(provider)
+
+    async def slow_down(self, provider: str, retry_after: float | None) -> None:
+        await self.rest(provider, retry_after or RATE_LIMITED_REST, "rate_limited")
+
+    async def no_money(self, provider: str) -> None:
+        await self.rest(provider, self.routing.no_balance_cooldown, "no_balance")
+
+    @mapped
+    async def no_numbers(self, provider: str, service: str, country: int) -> None:
+        """Count a "no numbers"; at the threshold the pair rests."""
+        cooldown = int(self.routing.no_numbers_cooldown)
+        misses_key = self.keys.pair_misses(provider, service, country)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            # SET NX EX then INCR: a window that starts at the first miss (works on Redis 6).
+            pipe.set(misses_key, 0, ex=cooldown, nx=True)
+            pipe.incr(misses_key)
+            _, misses = await pipe.execute()
+        if int(misses) >= self.routing.no_numbers_threshold:
+            await self.redis.set(
+                self.keys.pair_cooldown(provider, service, country), "1", ex=cooldown
+            )
+            await self.redis.delete(misses_key)
+            log.info("pair_resting", provider=provider, service=service, country=country)
+
+    @mapped
+    async def resting_pairs(self, providers: Sequence[str], service: str, country: int) -> set[str]:
+        """Which of these providers rest for this service and country."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for provider in providers:
+                pipe.exists(self.keys.pair_cooldown(provider, service, country))
+            found = await pipe.execute()
+        return {p for p, hit in zip(providers, found, strict=True) if hit}
+
+    @mapped
+    async def acquire(self, provider: str, max_wait: float = 0.5) -> bool:
+        """Take one request from the account's per-second budget, waiting briefly for the next
+        second rather than bursting; False when over budget (the caller fails over)."""
+        limit = max(1, int(self.providers[provider].rate_limit))
+        deadline = time.monotonic() + max_wait
+        while True:
+            now = self.clock()
+            second = int(now)
+            key = self.keys.rate_window(provider, second)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 2)
+                used, _ = await pipe.execute()
+            if int(used) <= limit:
+                return True
+            wait = second + 1 - now
+            if time.monotonic() + wait > deadline:
+                return False
+            await asyncio.sleep(wait)
+
+    @mapped
+    async def view(self, provider: str) -> HealthView:
+        raw = cast("dict[str, str]", await self.redis.hgetall(self.keys.health(provider)))
+        until = float(raw.get("open_until", 0) or 0)
+        now = self.clock()
+        state = "closed" if not until else ("open" if now < until else "half_open")
+        latency = raw.get("last_latency_ms")
+        return HealthView(
+            provider=provider,
+            state=state,
+            failures=int(raw.get("failures", 0) or 0),
+            open_until=until,
+            reason=raw.get("reason", ""),
+            last_latency_ms=float(latency) if latency else None,
+            last_balance=raw.get("last_balance"),
+            last_error=raw.get("last_error"),
+        )

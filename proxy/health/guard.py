@@ -1,0 +1,119 @@
+"""A Provider wrapped in the shared health rules: budget, breaker, and what each answer teaches.
+
+Every upstream call of every replica goes through here, so no provider is ever hammered:
+over budget or resting, the call is not sent at all (RequestNotSent: safe to fail over).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from proxy.health.breaker import Health
+from proxy.metrics import Metrics
+from proxy.providers.base import (
+    Balance,
+    BuyRequest,
+    Offer,
+    Poll,
+    Provider,
+    ProviderRefused,
+    ProviderUnavailable,
+    Purchase,
+    Refusal,
+    RequestNotSent,
+    UpstreamOrder,
+)
+
+T = TypeVar("T")
+
+
+class GuardedProvider:
+    """Conforms to Provider; delegates to the adapter under the health rules."""
+
+    def __init__(self, inner: Provider, health: Health, metrics: Metrics) -> None:
+        self.inner = inner
+        self.health = health
+        self.metrics = metrics
+        self.name = inner.name
+        self.kind = inner.kind
+        self.currency = inner.currency
+        self.poll_interval = inner.poll_interval
+        self.order_lifetime = inner.order_lifetime
+        self.national_phones = inner.national_phones
+        self.lists_whole_country = inner.lists_whole_country
+
+    async def _call(
+        self, endpoint: str, call: Callable[[], Awaitable[T]], *, probe: bool = False
+    ) -> T:
+        if not probe and not await self.health.allows(self.name):
+            self._count(endpoint, "resting")
+            raise RequestNotSent(self.name, "resting (circuit open)")
+        if not await self.health.acquire(self.name):
+            self._count(endpoint, "over_budget")
+            raise RequestNotSent(self.name, "over its request budget")
+        started = time.perf_counter()
+        try:
+            result = await call()
+        except ProviderRefused as exc:
+            self._count(endpoint, exc.refusal.value, started)
+            await self._learn(exc, time.perf_counter() - started)
+            raise
+        except ProviderUnavailable as exc:
+            self._count(endpoint, type(exc).__name__, started)
+            await self.health.failed(self.name, str(exc), time.perf_counter() - started)
+            raise
+        self._count(endpoint, "ok", started)
+        await self.health.succeeded(self.name, time.perf_counter() - started)
+        return result
+
+    def _count(self, endpoint: str, outcome: str, started: float | None = None) -> None:
+        self.metrics.upstream_calls.labels(self.name, endpoint, outcome).inc()
+        if started is not None:
+            elapsed = time.perf_counter() - started
+            self.metrics.upstream_seconds.labels(self.name, endpoint).observe(elapsed)
+
+    async def _learn(self, exc: ProviderRefused, latency: float) -> None:
+        if exc.refusal is Refusal.RATE_LIMITED:
+            await self.health.slow_down(self.name, exc.retry_after)
+        elif exc.refusal is Refusal.NO_BALANCE:
+            await self.health.no_money(self.name)
+        elif exc.refusal is Refusal.BAD_KEY:
+            await self.health.failed(self.name, str(exc), latency)
+        else:
+            await self.health.succeeded(self.name, latency)  # it answered: it is alive
+
+    async def balance(self) -> Balance:
+        # Always asked (within budget), even while resting: a balance is how a provider that
+        # ran out of money is seen to have money again.
+        balance = await self._call("balance", self.inner.balance, probe=True)
+        await self.health.balance_seen(self.name, str(balance.amount), balance.amount > 0)
+        return balance
+
+    async def buy(self, request: BuyRequest) -> Purchase:
+        return await self._call("buy", lambda: self.inner.buy(request))
+
+    async def offers(
+        self, country: str, service: str | None, operator: str | None = None
+    ) -> dict[str, Offer]:
+        return await self._call("offers", lambda: self.inner.offers(country, service, operator))
+
+    async def poll(self, order_id: str) -> Poll:
+        self.metrics.upstream_polls.labels(self.name).inc()
+        return await self._call("poll", lambda: self.inner.poll(order_id))
+
+    async def request_another(self, order_id: str) -> None:
+        await self._call("request_another", lambda: self.inner.request_another(order_id))
+
+    async def cancel(self, order_id: str) -> None:
+        await self._call("cancel", lambda: self.inner.cancel(order_id))
+
+    async def block(self, order_id: str) -> None:
+        await self._call("block", lambda: self.inner.block(order_id))
+
+    async def open_orders(self) -> list[UpstreamOrder] | None:
+        return await self._call("open_orders", self.inner.open_orders)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
