@@ -157,7 +157,7 @@ async def _apply(
 ) -> Activation:
     """Read-modify-write under the activation's lock, so concurrent changes are not lost."""
     async with ctx.store.locked(activation_id):
-        fresh = await ctx.store.load(activation_id)
+        fresh = await ctx.store.load(activation_id, fresh=True)
         if fresh is None:
             raise LookupError(activation_id)
         changed = change(fresh)
@@ -173,7 +173,7 @@ async def set_status(
     if await _owned(ctx, tenant, request.activation_id) is None:
         return answers.word(Word.NO_ACTIVATION)
     async with ctx.store.locked(request.activation_id):
-        act = await ctx.store.load(request.activation_id)
+        act = await ctx.store.load(request.activation_id, fresh=True)
         if act is None:
             return answers.word(Word.NO_ACTIVATION)
         trace.activation_id, trace.provider = act.id, act.provider
@@ -192,7 +192,7 @@ async def set_status(
             except ProviderError as exc:
                 log.warning("upstream_failed", provider=provider.name, error=str(exc))
                 return answers.word(Word.ERROR_SQL)
-        stored = await ctx.store.load(request.activation_id)
+        stored = await ctx.store.load(request.activation_id, fresh=True)
         if plan.after != stored:
             await ctx.store.save(plan.after)
         if plan.upstream is Upstream.CANCEL and plan.after.state is State.CANCELLED:

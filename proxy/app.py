@@ -48,6 +48,7 @@ from proxy.providers.base import Provider
 from proxy.providers.http import make_client
 from proxy.redis_server import EmbeddedRedis
 from proxy.store.activations import ActivationStore, StoreError
+from proxy.store.cache import RecordCache
 from proxy.store.keys import Keys
 from proxy.tenants import Tenants
 
@@ -79,9 +80,13 @@ def create_app(settings: Settings) -> Starlette:
         redis = connect_redis(url)
         client = make_client()
         warming: asyncio.Task[None] | None = None
+        cache: RecordCache | None = None
         polling: asyncio.Task[None] | None = None
         try:
             state = build_state(settings, redis, client)
+            cache = state["ctx"].store.cache
+            if cache is not None:
+                await cache.start()
             if settings.routing.poller:
                 poller = Poller(state["ctx"], settings.providers)
                 polling = asyncio.create_task(poller.run())
@@ -96,6 +101,8 @@ def create_app(settings: Settings) -> Starlette:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if cache is not None:
+                await cache.stop()
             await client.aclose()
             await redis.aclose(close_connection_pool=True)
             if embedded is not None:
@@ -147,7 +154,8 @@ def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncCl
     money.check([*(p.currency for p in settings.providers.values()),
                  *(t.currency for t in settings.tenants)])  # fmt: skip
     codes, operators = load_maps(settings)
-    store = ActivationStore(redis, keys, settings.redis.retention_days * 86400)
+    cache = RecordCache(redis, keys.changes()) if settings.redis.local_cache else None
+    store = ActivationStore(redis, keys, settings.redis.retention_days * 86400, cache)
     catalogs = Catalogs(
         OfferCache(redis, keys, settings.catalog),
         providers,

@@ -49,6 +49,7 @@ class RedisSettings:
     data_dir: Path = Path("data")
     retention_days: float = 30.0
     key_prefix: str = "smsproxy"
+    local_cache: bool = True  # keep records in memory, invalidated by pub/sub (hot path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +251,7 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
             data_dir=Path(str(redis.get("data_dir", "data"))),
             retention_days=float(redis.get("retention_days", 30)),
             key_prefix=str(redis.get("key_prefix", "smsproxy")),
+            local_cache=bool(redis.get("local_cache", True)),
         ),
         money=MoneySettings(
             currency=str(money.get("currency", "USD")).upper(),

@@ -107,7 +107,7 @@ class Poller:
             return act  # tried again at the next visit
         now = self.ctx.clock()
         async with self.ctx.store.locked(act.id):
-            fresh = await self.ctx.store.load(act.id)
+            fresh = await self.ctx.store.load(act.id, fresh=True)
             if fresh is None:
                 return act
             refunded = lifecycle.on_refund(fresh, now)

@@ -119,6 +119,16 @@ class OfferCache:
         return cached[0] if cached else None
 
     @mapped
+    async def stale(
+        self, provider: Provider, country: str, operator: str, field: str | None
+    ) -> bool:
+        """Would reading this entry ask the upstream (missing or older than ttl)?
+        `field` None: the whole-country listing."""
+        key = self.keys.offers(provider.name, country, operator)
+        raw = await self._get_field(key, field or WHOLE_COUNTRY)
+        return raw is None or self._stale(_decode(raw)[1])
+
+    @mapped
     async def _get_field(self, key: str, field: str) -> str | None:
         return cast("str | None", await self.redis.hget(key, field))
 

@@ -67,6 +67,18 @@ def merge(offers: Iterable[ProviderOffer]) -> Merged | None:
 Catalog = dict[int, dict[str, Merged]]  # country id -> SMS-Activate service code -> offer
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """One provider's part of a catalog request, in its own codes."""
+
+    provider: Provider
+    country: int
+    country_code: str
+    service: str | None
+    service_code: str | None
+    operator: str
+
+
 class Catalogs:
     """Builds merged catalogs from the shared offer cache."""
 
@@ -107,21 +119,28 @@ class Catalogs:
         operator: str | None = None,
         budget: Budget | None = None,
     ) -> Catalog:
-        """Merged offers for the countries (and one service, or all) the tenant can buy."""
+        """Merged offers for the countries (and one service, or all) the tenant can buy.
+
+        Entries needing an upstream fetch get the request's budget in country order (so a
+        listing fills in predictably, first countries first), then everything runs at once.
+        """
         budget = budget or self.budget()
-        jobs = []
-        for country in countries:
-            for name in tenant.providers:
-                provider = self.providers[name]
-                job = self._provider_offers(provider, country, service, operator, budget)
-                if job is not None:
-                    jobs.append((country, provider, job))
-        results = await asyncio.gather(*(job for _, _, job in jobs))
+        lookups = [
+            lookup
+            for country in countries
+            for name in tenant.providers
+            if (lookup := self._lookup(self.providers[name], country, service, operator))
+        ]
+        stale = await asyncio.gather(*(self._needs_fetch(lookup) for lookup in lookups))
+        budgets = [Budget(1 if need and budget.take() else 0) for need in stale]
+        results = await asyncio.gather(
+            *(self._fetch(lookup, own) for lookup, own in zip(lookups, budgets, strict=True))
+        )
         collected: dict[tuple[int, str], list[ProviderOffer]] = {}
-        for (country, provider, _), found in zip(jobs, results, strict=True):
+        for lookup, found in zip(lookups, results, strict=True):
             for code, offer in found.items():
-                collected.setdefault((country, code), []).append(
-                    self._priced(tenant, provider, offer)
+                collected.setdefault((lookup.country, code), []).append(
+                    self._priced(tenant, lookup.provider, offer)
                 )
         merged: Catalog = {}
         for (country, code), offers in collected.items():
@@ -172,26 +191,34 @@ class Catalogs:
         )
         return ProviderOffer(provider.name, count, price)
 
-    def _provider_offers(
-        self,
-        provider: Provider,
-        country: int,
-        service: str | None,
-        operator: str | None,
-        budget: Budget,
-    ) -> asyncio.Future[dict[str, Offer]] | None:
+    def _lookup(
+        self, provider: Provider, country: int, service: str | None, operator: str | None
+    ) -> Lookup | None:
+        """What to read for one provider and country, in its own codes; None: not carried."""
         country_code = self.codes.provider_country(provider.kind, country)
         provider_operator = self.provider_operator(provider, country, operator)
         if country_code is None or provider_operator is None:
             return None
+        service_code = None
         if service is not None:
             service_code = self.codes.provider_service(provider.kind, service)
             if service_code is None:
                 return None
-            return asyncio.ensure_future(
-                self._one(provider, country_code, service_code, service, provider_operator, budget)
-            )
-        return asyncio.ensure_future(self._all(provider, country_code, provider_operator, budget))
+        return Lookup(provider, country, country_code, service, service_code, provider_operator)
+
+    async def _needs_fetch(self, lookup: Lookup) -> bool:
+        field = None if lookup.provider.lists_whole_country else lookup.service_code
+        if field is None and not lookup.provider.lists_whole_country:
+            return False  # a per-pair provider is only listed from what is cached
+        return await self.cache.stale(lookup.provider, lookup.country_code, lookup.operator, field)
+
+    async def _fetch(self, lookup: Lookup, budget: Budget) -> dict[str, Offer]:
+        if lookup.service is not None and lookup.service_code is not None:
+            return await self._one(
+                lookup.provider, lookup.country_code, lookup.service_code, lookup.service,
+                lookup.operator, budget,
+            )  # fmt: skip
+        return await self._all(lookup.provider, lookup.country_code, lookup.operator, budget)
 
     async def _one(
         self,

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import LockError, RedisError
 
 from proxy.lifecycle import Activation, Message, State
+from proxy.store.cache import RecordCache
 from proxy.store.keys import Keys
 
 P = ParamSpec("P")
@@ -106,10 +107,17 @@ def _fields(mapping: dict[str, str]) -> dict[Any, Any]:
 class ActivationStore:
     """The one place that knows how activations live in Redis."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, retention: float) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        retention: float,
+        cache: RecordCache | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.retention = retention
+        self.cache = cache
 
     def _ttl(self, act: Activation) -> int:
         return max(60, int(act.expires - time.time() + self.retention))
@@ -212,11 +220,26 @@ class ActivationStore:
         return {country: (issued, coded) for country, (issued, coded) in stats.items()}
 
     @mapped
-    async def load(self, activation_id: int) -> Activation | None:
-        fields = cast(
-            "dict[str, str]", await self.redis.hgetall(self.keys.activation(activation_id))
-        )
-        return decode(activation_id, fields) if fields else None
+    async def load(self, activation_id: int, *, fresh: bool = False) -> Activation | None:
+        """The record: from this process's cache when it holds a live copy, else Redis.
+
+        `fresh` reads Redis whatever the cache holds: for read-modify-write under the lock,
+        where another replica's write may not have reached us as an invalidation yet.
+        """
+        cache, generation = (None if fresh else self.cache), 0
+        if cache is not None:
+            hit = cache.get(activation_id)
+            if hit is not None:
+                return hit
+            generation = cache.generation(activation_id)
+        key = self.keys.activation(activation_id)
+        fields = cast("dict[str, str]", await self.redis.hgetall(key))
+        if not fields:
+            return None
+        act = decode(activation_id, fields)
+        if cache is not None:
+            cache.put(act, generation)
+        return act
 
     @mapped
     async def load_many(self, ids: list[int]) -> list[Activation | None]:
@@ -237,6 +260,8 @@ class ActivationStore:
                 pipe.zrem(self.keys.active_all(), str(act.id))
             pipe.publish(self.keys.changes(), str(act.id))
             await pipe.execute()
+        if self.cache is not None:
+            self.cache.drop(act.id)  # our own copy at once; other replicas on the message
 
     @mapped
     async def active_count(self) -> int:
