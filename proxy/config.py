@@ -119,6 +119,7 @@ class RoutingSettings:
     success_window_hours: int = 6  # success_rate strategy: codes / numbers over these hours
     poller: bool = True  # refresh active activations in the background (one replica at a time)
     cancel_rate_warning: float = 0.5  # warn when this share of an account's numbers is cancelled
+    cancel_rate_every: float = 60.0  # seconds between the poller's cancel-rate checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +282,7 @@ def _routing(body: Mapping[str, Any]) -> RoutingSettings:
         success_window_hours=int(body.get("success_window_hours", default.success_window_hours)),
         poller=bool(body.get("poller", default.poller)),
         cancel_rate_warning=float(body.get("cancel_rate_warning", default.cancel_rate_warning)),
+        cancel_rate_every=float(body.get("cancel_rate_every", default.cancel_rate_every)),
     )
 
 

@@ -10,6 +10,7 @@ even when the client has gone quiet, and getStatus is a read for every client.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping
 
@@ -28,6 +29,7 @@ LEASE_TTL = 5.0
 TICK = 0.05  # how often the lease holder looks for due activations
 BATCH = 200
 CONCURRENCY = 20
+MIN_SAMPLE = 5  # numbers issued before a cancel rate means anything
 
 
 class Poller:
@@ -39,6 +41,23 @@ class Poller:
         self.holder = uuid.uuid4().hex
         self.leading = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._next_rate_check = 0.0
+
+    async def check_cancel_rates(self) -> dict[str, float]:
+        """Cancelled / issued per account over the window; warn before providers punish it."""
+        names = list(self.ctx.providers)
+        hours = self.ctx.settings.success_window_hours
+        issued = await self.ctx.store.provider_counts(names, "all:issued", hours)
+        cancelled = await self.ctx.store.provider_counts(names, "all:cancelled", hours)
+        rates = {}
+        for name in names:
+            rate = cancelled[name] / issued[name] if issued[name] else 0.0
+            rates[name] = rate
+            self.ctx.metrics.cancel_rate.labels(name).set(rate)
+            if issued[name] >= MIN_SAMPLE and rate > self.ctx.settings.cancel_rate_warning:
+                log.warning("cancel_rate_high", provider=name, rate=round(rate, 3),
+                            issued=issued[name], cancelled=cancelled[name])  # fmt: skip
+        return rates
 
     async def run(self) -> None:
         """Until cancelled: hold or wait for the lease, and sweep what is due."""
@@ -50,6 +69,10 @@ class Poller:
                     self.leading = leading
                 if leading:
                     await self.sweep()
+                    if time.monotonic() >= self._next_rate_check:
+                        every = self.ctx.settings.cancel_rate_every
+                        self._next_rate_check = time.monotonic() + every
+                        await self.check_cancel_rates()
             except StoreError as exc:
                 log.warning("poller_store_failed", error=str(exc))
             await asyncio.sleep(TICK)

@@ -79,7 +79,7 @@ def test_number_with_a_code_is_not_refunded(make_proxy: ProxyFactory, smspva: Up
 
 def test_metrics_and_health(make_proxy: ProxyFactory, smspva: Upstream) -> None:
     proxy = make_proxy()
-    activation_id, phone = proxy.buy("pva")
+    activation_id, _ = proxy.buy("pva")
     for _ in range(5):
         proxy.text("pva", action="getStatus", id=activation_id)
     proxy.text("nobody", action="getBalance")
@@ -98,3 +98,20 @@ def test_metrics_and_health(make_proxy: ProxyFactory, smspva: Upstream) -> None:
     upstreams = proxy.client.get(proxy.url + "/health/upstreams").json()
     assert upstreams["smspva"]["state"] == "closed"
     assert upstreams["smspva"]["last_latency_ms"] is not None
+
+
+def test_cancel_rate_warning(make_proxy: ProxyFactory, smspva: Upstream) -> None:
+    """An account that gives most numbers back is flagged in logs and metrics."""
+    from structlog.testing import capture_logs
+
+    routing = {"poller": True, "cancel_rate_warning": 0.5, "cancel_rate_every": 0.2}
+    proxy = make_proxy(routing=routing)
+    with capture_logs() as logs:
+        for _ in range(6):
+            activation_id, _ = proxy.buy("pva")
+            assert proxy.text("pva", action="setStatus", id=activation_id, status=8) == (
+                "ACCESS_CANCEL"
+            )
+        wait_until(lambda: any(e["event"] == "cancel_rate_high" for e in logs))
+    (warning,) = [e for e in logs if e["event"] == "cancel_rate_high"][:1]
+    assert warning["provider"] == "smspva" and warning["rate"] == 1.0
