@@ -116,3 +116,17 @@ def test_no_candidate_is_no_numbers(proxy: Proxy, smspva: Upstream, vaksms: Upst
     assert proxy.text("alice", action="getNumber", service="tg", country=3) == "NO_NUMBERS"
     assert smspva.emulator.requests["number"] == 0
     assert vaksms.emulator.requests["getNumber"] == 0
+
+
+def test_refused_service_moves_on(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> None:
+    """SMSPVA 411 "service unavailable": this provider cannot sell it now; the next one can."""
+    smspva.emulator.inject_error("number", status=411)
+    _, phone = proxy.buy("alice")
+    assert order_for(vaksms, phone)
+
+
+def test_html_error_page_moves_on(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> None:
+    """A 5xx answered with an HTML page sold nothing: fail over, not "outcome unknown"."""
+    smspva.emulator.inject_error("number", status=503, body="<html>down</html>")
+    _, phone = proxy.buy("alice")
+    assert order_for(vaksms, phone)
