@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import structlog
 
 from proxy import __version__
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="Redis data (default: a temporary dir)")
     demo.set_defaults(run=run_demo)
 
+    providers = commands.add_parser("providers", help="each provider's health, from a proxy")
+    providers.add_argument("--url", default="http://127.0.0.1:8080", help="a running smsproxy")
+    providers.add_argument("--json", action="store_true", help="as one JSON object")
+    providers.set_defaults(run=run_providers)
+
     catalog = commands.add_parser("catalog", help="report on the code mapping")
     catalog.add_argument(
         "--unmapped",
@@ -80,8 +86,71 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--api-key", default=EMULATOR_KEY)
     emulate.add_argument("--balance", type=Decimal, default=Decimal("100"))
     emulate.add_argument("--sms-delay", type=float, default=5.0)
+    emulate.add_argument("--stock", type=int, help="numbers per service and country (100)")
+    emulate.add_argument(
+        "--no-rate-limit", action="store_true", help="lift SMSPVA's 50 requests/s per key"
+    )
     emulate.set_defaults(run=run_emulate)
+
+    bench = commands.add_parser(
+        "bench",
+        help="load-test the proxy (starts everything, or --url)",
+        description="Start Redis, both emulators, two proxies and a bare reference endpoint, "
+        "drive simulated bots, then print throughput, latency and the targets.",
+    )
+    bench.add_argument("--duration", type=float, default=30.0, help="seconds of bot load (30)")
+    bench.add_argument("--bots", type=int, default=50, help="simulated clients (50)")
+    bench.add_argument("--poll", type=float, default=1.0, help="bots' getStatus period (1 s)")
+    bench.add_argument(
+        "--poll-interval", type=float, default=1.0, help="providers' poll_interval (1 s)"
+    )
+    bench.add_argument("--sms-delay", type=float, default=2.0, help="emulated SMS delay (2 s)")
+    bench.add_argument(
+        "--hammer-seconds",
+        type=float,
+        help="closed-loop time per target (default: duration/8, within 1..4 s)",
+    )
+    bench.add_argument("--connections", type=int, default=32, help="closed-loop connections (32)")
+    bench.add_argument(
+        "--url",
+        help="a running proxy instead: client-side figures only, and its bots buy real numbers "
+        "from whatever upstreams it has",
+    )
+    bench.add_argument("--api-key", default=DEMO_KEY, help="its tenant key, with --url (demo)")
+    bench.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    bench.set_defaults(run=run_bench)
     return parser
+
+
+def run_providers(args: argparse.Namespace) -> int:
+    """The /health/upstreams table in the terminal."""
+    try:
+        response = httpx.get(args.url.rstrip("/") + "/health/upstreams", timeout=10)
+        health = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"smsproxy: cannot read {args.url}/health/upstreams: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(health, indent=2))
+        return 0
+    print(format_providers(health))
+    return 0
+
+
+def format_providers(health: dict[str, dict[str, Any]]) -> str:
+    columns = ("provider", "state", "failures", "reason", "latency ms", "balance", "last error")
+    rows = [columns]
+    for name, view in sorted(health.items()):
+        latency = view.get("last_latency_ms")
+        rows.append((
+            name, str(view.get("state", "")), str(view.get("failures", "")),
+            str(view.get("reason") or "-"), "-" if latency is None else f"{latency:.1f}",
+            str(view.get("last_balance") or "-"), str(view.get("last_error") or "-")[:60],
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                     for row in rows)  # fmt: skip
 
 
 def run_catalog(args: argparse.Namespace) -> int:
@@ -114,9 +183,53 @@ def build_emulator(provider: str, api_key: str, balance: Decimal, sms_delay: flo
 def run_emulate(args: argparse.Namespace) -> int:
     configure_logging("console", "info")
     emulator = build_emulator(args.provider, args.api_key, args.balance, args.sms_delay)
+    if args.stock is not None:
+        emulator.default_stock = args.stock  # kept by /_emulator/reset too
+        emulator.set_all_stock(args.stock)
+    if args.no_rate_limit and hasattr(emulator, "rate_limit"):
+        emulator.rate_limit = None  # only SMSPVA has one; VAK-SMS documents none
     server = make_server(emulator.app, args.host, args.port)
     print(f"{args.provider} emulator on http://{args.host}:{args.port} (api key {args.api_key})")
     asyncio.run(serve_until_signalled([server]))
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
+    from proxy.bench.report import render_table
+    from proxy.bench.runner import BenchOptions, run
+
+    positive = {"--duration": args.duration, "--bots": args.bots, "--poll": args.poll,
+                "--poll-interval": args.poll_interval, "--connections": args.connections,
+                "--hammer-seconds": args.hammer_seconds or 1}  # fmt: skip
+    wrong = [name for name, value in positive.items() if value <= 0]
+    if wrong or args.sms_delay < 0:
+        print(f"smsproxy bench: must be positive: {', '.join(wrong or ['--sms-delay'])}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    options = BenchOptions(
+        duration=args.duration,
+        bots=args.bots,
+        poll=args.poll,
+        poll_interval=args.poll_interval,
+        sms_delay=args.sms_delay,
+        hammer_seconds=args.hammer_seconds,
+        connections=args.connections,
+        url=args.url,
+        api_key=args.api_key,
+        progress=not args.no_progress,
+    )
+    try:
+        result = run(options)
+    except (RuntimeError, TimeoutError, OSError, httpx.HTTPError, RedisError) as exc:
+        # A server that would not start or died, or a target that does not answer.
+        print(f"smsproxy bench: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(render_table(result))
     return 0
 
 

@@ -165,3 +165,29 @@ def test_catalog_unmapped_report_honours_overrides(tmp_path: Path) -> None:
     assert "opt0" not in {s["code"] for s in services}
     text = subprocess.run([*SMSPROXY, "catalog", "--unmapped"], capture_output=True, text=True)
     assert "opt0" in text.stdout and "smspva" in text.stdout
+
+
+def test_providers_table(
+    spawn: list[subprocess.Popen[str]], smspva: Upstream, vaksms: Upstream, tmp_path: Path
+) -> None:
+    """`smsproxy providers --url`: the health table of a running proxy."""
+    port = free_port()
+    config = tmp_path / "smsproxy.toml"
+    config.write_text(
+        f'[redis]\ndata_dir = "{tmp_path / "r"}"\n[money]\nrates = {{ RUB = "0.01" }}\n'
+        f'[providers.smspva]\nbase_url = "{smspva.url}"\napi_key = "{SMSPVA_KEY}"\n'
+        f'[providers.vaksms]\nbase_url = "{vaksms.url}"\napi_key = "{VAKSMS_KEY}"\n'
+        '[[tenants]]\nname = "t"\nkey = "k"\n'
+    )
+    server = start(["serve", "--config", str(config), "--port", str(port)], spawn)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(base + "/health/live", server)
+    httpx.get(base + "/stubs/handler_api.php?api_key=k&action=getBalance")
+    table = subprocess.run(
+        [*SMSPROXY, "providers", "--url", base], capture_output=True, text=True, timeout=30
+    )
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:2] == ["provider", "state"]
+    assert any(line.startswith("smspva") and "closed" in line and "100" in line for line in lines)
+    stop(server)
