@@ -214,9 +214,7 @@ class Dispatcher:
         prices: asyncio.Future[dict[str, Decimal]],
     ) -> Activation:
         provider = candidate.provider
-        activation_id = await self.store.next_id()
-        await self.store.write_intent(
-            activation_id,
+        activation_id = await self.store.begin_purchase(
             {
                 "tenant": tenant.name,
                 "provider": provider.name,

@@ -87,6 +87,10 @@ class Raw:
     upstream_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
     stats_at: float | None = None
     proxy_log: LogSummary | None = None
+    # activation id -> when the proxy recorded its first code (unix time, from its Redis
+    # record), and the offset that turns the emulators' monotonic times into unix time
+    code_seen_at: dict[str, float] = field(default_factory=dict)
+    monotonic_to_unix: float = 0.0
 
 
 # -- numbers ------------------------------------------------------------------------------------

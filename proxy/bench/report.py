@@ -31,7 +31,10 @@ everything that needs the emulators, Redis or the bare endpoint, listed in `unav
   created).
 - `sms_to_ok_ms`: from the SMS reaching the emulated upstream to the bot's first `STATUS_OK`
   answer: `count`, `p50`, `p99`, `max`. The bots' own poll period is part of it; the proxy's
-  part shows in `stale_wait_p50`, `stale_wait_p99`, `stale_wait_max`: how long after the SMS
+  part shows in `proxy_p50`, `proxy_p99`, `proxy_max` (from the SMS reaching the upstream to
+  the proxy holding the code: the first message's time in its Redis record; the target uses
+  `proxy_p99`, since the bots' own poll period is not the proxy's), and in `stale_wait_p50`,
+  `stale_wait_p99`, `stale_wait_max`: how long after the SMS
   reached the upstream a getStatus was still sent that got a "wait" answer (0 when none was).
 - `getnumber_added_ms`: proxy getNumber against direct upstream purchases made during the load
   with the same client settings: `p50`, `p99` (proxy percentile minus direct percentile),
@@ -120,7 +123,7 @@ def build_report(raw: Raw) -> dict[str, Any]:
         "actions": _actions(raw),
         "activations": _activations(raw, matched),
         "upstream": _upstream(raw, matched, orders, interval) if interval else None,
-        "sms_to_ok_ms": _sms_to_ok(matched) if managed else None,
+        "sms_to_ok_ms": _sms_to_ok(matched, raw) if managed else None,
         "getnumber_added_ms": _added(raw, matched) if managed else None,
         "redis": _redis(raw) if managed else None,
     }
@@ -229,10 +232,15 @@ def _upstream(
     }
 
 
-def _sms_to_ok(matched: Matched) -> dict[str, Any]:
-    delays, stale = [], []
+def _sms_to_ok(matched: Matched, raw: Raw) -> dict[str, Any]:
+    delays, stale, seen = [], [], []
     for act, order in matched:
-        if order is None or order.first_sms_at is None or act.ok_at is None:
+        if order is None or order.first_sms_at is None:
+            continue
+        recorded = raw.code_seen_at.get(act.activation_id)
+        if recorded is not None:
+            seen.append(recorded - (order.first_sms_at + raw.monotonic_to_unix))
+        if act.ok_at is None:
             continue
         delays.append(act.ok_at - order.first_sms_at)
         last_wait = act.last_wait_sent
@@ -245,6 +253,10 @@ def _sms_to_ok(matched: Matched) -> dict[str, Any]:
         "stale_wait_p50": ms(percentile(stale, 0.5)),
         "stale_wait_p99": ms(percentile(stale, 0.99)),
         "stale_wait_max": ms(max(stale)) if stale else None,
+        "proxy_count": len(seen),
+        "proxy_p50": ms(percentile(seen, 0.5)),
+        "proxy_p99": ms(percentile(seen, 0.99)),
+        "proxy_max": ms(max(seen)) if seen else None,
     }
 
 
@@ -339,7 +351,7 @@ def _targets(report: dict[str, Any], interval: float | None) -> dict[str, Any]:
         ("getstatus_vs_bare", _dig(report, "getstatus_vs_bare"), ">= 0.5", lambda v: v >= 0.5),
         ("upstream_polls_per_interval", _dig(report, "upstream", "polls_per_interval_worst"),
          "<= 1", lambda v: v <= 1),
-        ("sms_to_ok_p99_ms", _dig(report, "sms_to_ok_ms", "p99"),
+        ("sms_to_ok_p99_ms", _dig(report, "sms_to_ok_ms", "proxy_p99"),
          f"<= {sms_text}", lambda v: v <= sms_limit),
         ("getnumber_added_p50_ms", _dig(report, "getnumber_added_ms", "p50"), "<= 2",
          lambda v: v <= 2),
@@ -414,9 +426,11 @@ def render_table(report: dict[str, Any]) -> str:
         ("upstream polls per interval, worst activation",
          _num(up.get("polls_per_interval_worst"), digits=2),
          t["upstream_polls_per_interval"]["target"], _mark(t["upstream_polls_per_interval"])),
-        ("upstream SMS → bot's STATUS_OK, p50 / p99 ms",
-         f"{_num(sms.get('p50'), digits=0)} / {_num(sms.get('p99'), digits=0)}",
+        ("upstream SMS → proxy has STATUS_OK, p50 / p99 ms",
+         f"{_num(sms.get('proxy_p50'), digits=0)} / {_num(sms.get('proxy_p99'), digits=0)}",
          t["sms_to_ok_p99_ms"]["target"], _mark(t["sms_to_ok_p99_ms"])),
+        ("upstream SMS → bot's STATUS_OK (1 s polls), p50 / p99 ms",
+         f"{_num(sms.get('p50'), digits=0)} / {_num(sms.get('p99'), digits=0)}", "reported", ""),
         ("getNumber added over upstream, p50 ms", _num(added.get("p50"), digits=2),
          t["getnumber_added_p50_ms"]["target"], _mark(t["getnumber_added_p50_ms"])),
         ("getNumber added over upstream, p99 ms", _num(added.get("p99"), digits=2),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import tempfile
 import time
@@ -145,6 +146,7 @@ async def _managed_phases(stack: Stack, options: BenchOptions, progress: Progres
         await _load(raw, endpoint, list(TENANT_KEYS), options, progress, upstreams)
         raw.memory_after = await _memory(redis)
         await _key_sizes(redis, raw)
+        await _codes_seen(redis, raw)
         progress.step("ending open activations")
         raw.cleanup = await finish_leftovers(
             endpoint, TENANT_KEYS, raw.activations, options.poll_interval
@@ -346,6 +348,20 @@ async def _rounds(
 
 
 # -- Redis --------------------------------------------------------------------------------------
+
+
+async def _codes_seen(redis: aioredis.Redis, raw: Raw) -> None:
+    """When the proxy itself had each first code: the `at` of the record's first message."""
+    raw.monotonic_to_unix = time.time() - time.monotonic()
+    ids = [act.activation_id for act in raw.activations]
+    async with redis.pipeline(transaction=False) as pipe:
+        for activation_id in ids:
+            pipe.hget(f"{KEY_PREFIX}:act:{{{activation_id}}}", "msgs")
+        rows = await pipe.execute()
+    for activation_id, row in zip(ids, rows, strict=True):
+        messages = json.loads(row) if row else []
+        if messages:
+            raw.code_seen_at[activation_id] = float(messages[0][2])
 
 
 async def _memory(redis: aioredis.Redis) -> Memory:

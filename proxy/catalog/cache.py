@@ -99,9 +99,13 @@ class OfferCache:
         self, provider: Provider, country: str, service: str, operator: str, budget: Budget
     ) -> Offer | None:
         """One service's offer, fetched when missing or stale (by country for list providers)."""
-        if provider.lists_whole_country:
-            return (await self.country(provider, country, operator, budget)).get(service)
         key = self.keys.offers(provider.name, country, operator)
+        if provider.lists_whole_country:
+            # The common case reads two fields, not the whole country's listing.
+            raw, marker = await self._get_fields(key, service, WHOLE_COUNTRY)
+            if marker is not None and not self._stale(_decode(marker)[1]):
+                return _decode(raw)[0] if raw else None
+            return (await self.country(provider, country, operator, budget)).get(service)
         raw = await self._get_field(key, service)
         cached = _decode(raw) if raw else None
         if cached is None or self._stale(cached[1]):
@@ -127,6 +131,10 @@ class OfferCache:
         key = self.keys.offers(provider.name, country, operator)
         raw = await self._get_field(key, field or WHOLE_COUNTRY)
         return raw is None or self._stale(_decode(raw)[1])
+
+    @mapped
+    async def _get_fields(self, key: str, *fields: str) -> list[str | None]:
+        return cast("list[str | None]", await self.redis.hmget(key, list(fields)))
 
     @mapped
     async def _get_field(self, key: str, field: str) -> str | None:

@@ -13,6 +13,7 @@ service and country that keep answering "no numbers" rest for `no_numbers_cooldo
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,16 @@ from proxy.store.keys import Keys
 
 log = structlog.get_logger("health")
 
-RATE_LIMITED_REST = 10.0  # seconds, when the upstream says slow down without Retry-After
+RATE_LIMITED_REST = 10.0
+
+
+class Admission(enum.StrEnum):
+    """Whether an upstream call may be sent now."""
+
+    GO = "go"
+    PROBE = "probe"  # the one call let through a half-open breaker
+    RESTING = "resting"
+    OVER_BUDGET = "over_budget"  # seconds, when the upstream says slow down without Retry-After
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,27 @@ class Health:
         self.providers = providers
         self.routing = routing
         self.clock = clock
+
+    @mapped
+    async def admit(self, provider: str, *, resting_too: bool = False) -> Admission:
+        """One round trip for the common case: is the provider resting, and one request from
+        its budget."""
+        limit = max(1, int(self.providers[provider].rate_limit))
+        now = self.clock()
+        key = self.keys.rate_window(provider, int(now))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.keys.health(provider), "open_until")
+            pipe.incr(key)
+            pipe.expire(key, 2)
+            until, used, _ = await pipe.execute()
+        probe = False
+        if not resting_too and float(until or 0):
+            if not await self.allows(provider):
+                return Admission.RESTING
+            probe = True
+        if int(used) > limit and not await self.acquire(provider):
+            return Admission.OVER_BUDGET
+        return Admission.PROBE if probe else Admission.GO
 
     @mapped
     async def allows(self, provider: str) -> bool:

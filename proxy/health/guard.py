@@ -6,11 +6,14 @@ over budget or resting, the call is not sent at all (RequestNotSent: safe to fai
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from proxy.health.breaker import Health
+import structlog
+
+from proxy.health.breaker import Admission, Health
 from proxy.metrics import Metrics
 from proxy.providers.base import (
     Balance,
@@ -27,6 +30,7 @@ from proxy.providers.base import (
 )
 
 T = TypeVar("T")
+log = structlog.get_logger("health")
 
 
 class GuardedProvider:
@@ -36,6 +40,7 @@ class GuardedProvider:
         self.inner = inner
         self.health = health
         self.metrics = metrics
+        self._background: set[asyncio.Future[None]] = set()
         self.name = inner.name
         self.kind = inner.kind
         self.currency = inner.currency
@@ -47,12 +52,10 @@ class GuardedProvider:
     async def _call(
         self, endpoint: str, call: Callable[[], Awaitable[T]], *, probe: bool = False
     ) -> T:
-        if not probe and not await self.health.allows(self.name):
-            self._count(endpoint, "resting")
-            raise RequestNotSent(self.name, "resting (circuit open)")
-        if not await self.health.acquire(self.name):
-            self._count(endpoint, "over_budget")
-            raise RequestNotSent(self.name, "over its request budget")
+        admission = await self.health.admit(self.name, resting_too=probe)
+        if admission in (Admission.RESTING, Admission.OVER_BUDGET):
+            self._count(endpoint, admission.value)
+            raise RequestNotSent(self.name, f"not sent: {admission.value}")
         started = time.perf_counter()
         try:
             result = await call()
@@ -65,8 +68,22 @@ class GuardedProvider:
             await self.health.failed(self.name, str(exc), time.perf_counter() - started)
             raise
         self._count(endpoint, "ok", started)
-        await self.health.succeeded(self.name, time.perf_counter() - started)
+        update = self.health.succeeded(self.name, time.perf_counter() - started)
+        if admission is Admission.PROBE:
+            await update  # the probe's success closes the breaker before anyone asks again
+        else:
+            self.later(update)  # bookkeeping that need not delay the answer
         return result
+
+    def later(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("health_update_failed", provider=self.name, error=str(task.exception()))
 
     def _count(self, endpoint: str, outcome: str, started: float | None = None) -> None:
         self.metrics.upstream_calls.labels(self.name, endpoint, outcome).inc()

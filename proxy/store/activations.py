@@ -7,6 +7,7 @@ upstream call and removed only after the activation record exists.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -17,11 +18,14 @@ from functools import wraps
 from typing import Any, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
+import structlog
 from redis.exceptions import LockError, RedisError
 
 from proxy.lifecycle import Activation, Message, State
 from proxy.store.cache import RecordCache
 from proxy.store.keys import Keys
+
+log = structlog.get_logger("store")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -90,6 +94,16 @@ def decode(activation_id: int, fields: dict[str, str]) -> Activation:
     )
 
 
+# INCR the id, write the intent hash (key prefix + id, same slot) and index it, atomically.
+BEGIN_PURCHASE = """
+local id = redis.call('INCR', KEYS[1])
+local key = KEYS[2] .. id
+redis.call('HSET', key, unpack(ARGV, 3))
+redis.call('EXPIRE', key, ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], id)
+return id
+"""
+
 # Extend the lease only if this replica still holds it (compare-and-renew, atomically).
 RENEW_IF_MINE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -118,6 +132,20 @@ class ActivationStore:
         self.keys = keys
         self.retention = retention
         self.cache = cache
+        self._background: set[asyncio.Task[None]] = set()
+
+    def later(self, work: Awaitable[None]) -> None:
+        """Run bookkeeping that the answer need not wait for; failures are logged."""
+        task = asyncio.create_task(self._logged(work))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _logged(work: Awaitable[None]) -> None:
+        try:
+            await work
+        except StoreError as exc:
+            log.warning("store_background_failed", error=str(exc))
 
     def _ttl(self, act: Activation) -> int:
         return max(60, int(act.expires - time.time() + self.retention))
@@ -129,6 +157,18 @@ class ActivationStore:
     @mapped
     async def next_id(self) -> int:
         return int(await self.redis.incr(self.keys.id_counter()))
+
+    @mapped
+    async def begin_purchase(self, fields: dict[str, str]) -> int:
+        """A new activation id and its purchase intent, in one round trip (crash safety: the
+        intent exists before the upstream is asked)."""
+        now = time.time()
+        args = [str(int(self.retention)), repr(now), "started", repr(now)]
+        for name, value in fields.items():
+            args += [name, value]
+        keys = [self.keys.id_counter(), self.keys.intent(0)[:-1], self.keys.intents()]
+        activation_id = await self.redis.eval(BEGIN_PURCHASE, 3, *keys, *args)
+        return int(activation_id)
 
     @mapped
     async def write_intent(self, activation_id: int, fields: dict[str, str]) -> None:
@@ -170,7 +210,8 @@ class ActivationStore:
             pipe.hincrby(self.keys.service_stats(act.service), f"{act.country}:issued", 1)
             self._provider_event(pipe, act, "issued")
             await pipe.execute()
-        await self.drop_intent(act.id)
+        # The record exists: dropping the intent need not delay the client's answer.
+        self.later(self.drop_intent(act.id))
 
     @mapped
     async def count_code(self, act: Activation) -> None:

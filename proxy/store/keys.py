@@ -11,8 +11,9 @@ class Keys:
         self.prefix = prefix
 
     def id_counter(self) -> str:
-        """INCR counter for activation ids, shared by every provider and replica."""
-        return f"{self.prefix}:{{ids}}"
+        """INCR counter for activation ids, shared by every provider and replica (in the
+        intents' slot, so an id and its purchase intent are made in one script)."""
+        return f"{self.prefix}:{{intents}}:ids"
 
     def activation(self, activation_id: int) -> str:
         """Hash: the activation record."""
