@@ -160,10 +160,6 @@ class Dispatcher:
     async def buy(self, tenant: TenantSettings, request: GetNumber) -> Activation:
         """Buy from the first candidate that sells; raise PurchaseFailed with the word."""
         candidates = self.candidates(tenant, request)
-        resting = await self.health.resting_pairs(
-            [c.provider.name for c in candidates], request.service, request.country
-        )
-        candidates = [c for c in candidates if c.provider.name not in resting]
         prices = asyncio.ensure_future(self.catalogs.prices(tenant, request))
         try:
             return await self._buy_any(tenant, request, candidates, prices)
@@ -193,8 +189,6 @@ class Dispatcher:
                 refusals.append(exc.refusal)
                 log.info("provider_refused", provider=exc.provider, refusal=exc.refusal.value)
                 self.metrics.failovers.labels(exc.provider, exc.refusal.value).inc()
-                if exc.refusal is Refusal.NO_NUMBERS:
-                    await self.health.no_numbers(exc.provider, request.service, request.country)
             except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
                 # It may have sold: trying another provider could make the client pay twice.
                 log.warning("purchase_outcome_unknown", provider=exc.provider, error=str(exc))

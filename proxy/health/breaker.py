@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -37,6 +37,7 @@ class Admission(enum.StrEnum):
     GO = "go"
     PROBE = "probe"  # the one call let through a half-open breaker
     RESTING = "resting"
+    PAIR_RESTING = "pair_resting"  # this service and country kept having no numbers here
     OVER_BUDGET = "over_budget"  # seconds, when the upstream says slow down without Retry-After
 
 
@@ -72,17 +73,28 @@ class Health:
         self.clock = clock
 
     @mapped
-    async def admit(self, provider: str, *, resting_too: bool = False) -> Admission:
-        """One round trip for the common case: is the provider resting, and one request from
-        its budget."""
+    async def admit(
+        self,
+        provider: str,
+        *,
+        resting_too: bool = False,
+        pair: tuple[str, str] | None = None,
+    ) -> Admission:
+        """One round trip for the common case: is the provider (or, for a purchase, its
+        service+country `pair`, in its own codes) resting, and one request from its budget."""
         limit = max(1, int(self.providers[provider].rate_limit))
         now = self.clock()
         key = self.keys.rate_window(provider, int(now))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(self.keys.health(provider), "open_until")
+            if pair is not None:
+                pipe.exists(self.keys.pair_cooldown(provider, *pair))
             pipe.incr(key)
             pipe.expire(key, 2)
-            until, used, _ = await pipe.execute()
+            results = await pipe.execute()
+        until, used = results[0], results[-2]
+        if pair is not None and results[1]:
+            return Admission.PAIR_RESTING
         probe = False
         if not resting_too and float(until or 0):
             if not await self.allows(provider):
@@ -168,7 +180,7 @@ class Health:
         await self.rest(provider, self.routing.no_balance_cooldown, "no_balance")
 
     @mapped
-    async def no_numbers(self, provider: str, service: str, country: int) -> None:
+    async def no_numbers(self, provider: str, service: str, country: str) -> None:
         """Count a "no numbers"; at the threshold the pair rests."""
         cooldown = int(self.routing.no_numbers_cooldown)
         misses_key = self.keys.pair_misses(provider, service, country)
@@ -183,15 +195,6 @@ class Health:
             )
             await self.redis.delete(misses_key)
             log.info("pair_resting", provider=provider, service=service, country=country)
-
-    @mapped
-    async def resting_pairs(self, providers: Sequence[str], service: str, country: int) -> set[str]:
-        """Which of these providers rest for this service and country."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for provider in providers:
-                pipe.exists(self.keys.pair_cooldown(provider, service, country))
-            found = await pipe.execute()
-        return {p for p, hit in zip(providers, found, strict=True) if hit}
 
     @mapped
     async def acquire(self, provider: str, max_wait: float = 0.5) -> bool:

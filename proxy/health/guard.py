@@ -50,10 +50,15 @@ class GuardedProvider:
         self.lists_whole_country = inner.lists_whole_country
 
     async def _call(
-        self, endpoint: str, call: Callable[[], Awaitable[T]], *, probe: bool = False
+        self,
+        endpoint: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        probe: bool = False,
+        pair: tuple[str, str] | None = None,
     ) -> T:
-        admission = await self.health.admit(self.name, resting_too=probe)
-        if admission in (Admission.RESTING, Admission.OVER_BUDGET):
+        admission = await self.health.admit(self.name, resting_too=probe, pair=pair)
+        if admission in (Admission.RESTING, Admission.PAIR_RESTING, Admission.OVER_BUDGET):
             self._count(endpoint, admission.value)
             raise RequestNotSent(self.name, f"not sent: {admission.value}")
         started = time.perf_counter()
@@ -62,6 +67,8 @@ class GuardedProvider:
         except ProviderRefused as exc:
             self._count(endpoint, exc.refusal.value, started)
             await self._learn(exc, time.perf_counter() - started)
+            if exc.refusal is Refusal.NO_NUMBERS and pair is not None:
+                await self.health.no_numbers(self.name, *pair)
             raise
         except ProviderUnavailable as exc:
             self._count(endpoint, type(exc).__name__, started)
@@ -109,7 +116,9 @@ class GuardedProvider:
         return balance
 
     async def buy(self, request: BuyRequest) -> Purchase:
-        return await self._call("buy", lambda: self.inner.buy(request))
+        return await self._call(
+            "buy", lambda: self.inner.buy(request), pair=(request.service, request.country)
+        )
 
     async def offers(
         self, country: str, service: str | None, operator: str | None = None

@@ -71,11 +71,11 @@ class Keys:
         """Counter of one account's upstream requests in one second, across replicas."""
         return f"{self.prefix}:rate:{{{provider}}}:{second}"
 
-    def pair_cooldown(self, provider: str, service: str, country: int) -> str:
+    def pair_cooldown(self, provider: str, service: str, country: str) -> str:
         """Set while a provider keeps having no numbers for one service and country."""
         return f"{self.prefix}:cool:{{{provider}}}:{service}:{country}"
 
-    def pair_misses(self, provider: str, service: str, country: int) -> str:
+    def pair_misses(self, provider: str, service: str, country: str) -> str:
         """Counter of recent "no numbers" for one provider, service and country."""
         return f"{self.prefix}:miss:{{{provider}}}:{service}:{country}"
 
