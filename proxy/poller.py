@@ -21,6 +21,7 @@ from proxy.actions import Context, refresh
 from proxy.config import ProviderSettings
 from proxy.lifecycle import Activation
 from proxy.providers.base import Provider, ProviderError, ProviderRefused, Refusal
+from proxy.reconciler import reconcile
 from proxy.store.activations import StoreError
 
 log = structlog.get_logger("poller")
@@ -73,6 +74,9 @@ class Poller:
                         every = self.ctx.settings.cancel_rate_every
                         self._next_rate_check = time.monotonic() + every
                         await self.check_cancel_rates()
+                        settled = await reconcile(self.ctx)
+                        if any(settled[k] for k in ("refunded", "nothing_bought")):
+                            log.info("intents_reconciled", **settled)
             except StoreError as exc:
                 log.warning("poller_store_failed", error=str(exc))
             await asyncio.sleep(TICK)

@@ -194,6 +194,14 @@ class ActivationStore:
             await pipe.execute()
 
     @mapped
+    async def stale_intents(self, started_before: float, limit: int = 100) -> list[int]:
+        """Purchases started before then and never recorded: crashed or unanswered."""
+        found = await self.redis.zrangebyscore(
+            self.keys.intents(), "-inf", started_before, 0, limit
+        )
+        return [int(m) for m in cast("list[str]", found)]
+
+    @mapped
     async def intent(self, activation_id: int) -> dict[str, str]:
         return cast("dict[str, str]", await self.redis.hgetall(self.keys.intent(activation_id)))
 
