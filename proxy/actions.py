@@ -23,8 +23,12 @@ from proxy.money import Money
 from proxy.protocol import answers
 from proxy.protocol.answers import Answer
 from proxy.protocol.requests import (
+    CheckExtraActivation,
     GetActiveActivations,
+    GetAdditionalService,
     GetBalance,
+    GetExtraActivation,
+    GetMultiServiceNumber,
     GetNumber,
     GetStatus,
     Request,
@@ -32,6 +36,7 @@ from proxy.protocol.requests import (
 )
 from proxy.protocol.words import Word
 from proxy.providers.base import Poll, PollState, Provider, ProviderError, ProviderRefused, Refusal
+from proxy.repeats import perform_repeat
 from proxy.store.activations import ActivationStore
 
 log = structlog.get_logger("actions")
@@ -237,6 +242,13 @@ async def perform(ctx: Context, tenant: TenantSettings, request: Request, trace:
             return await set_status(ctx, tenant, request, trace)
         case GetActiveActivations():
             return await get_active_activations(ctx, tenant, trace)
+        case (
+            GetMultiServiceNumber()
+            | GetExtraActivation()
+            | CheckExtraActivation()
+            | (GetAdditionalService())
+        ):
+            return await perform_repeat(ctx.dispatcher, tenant, request)
         case _:
             catalog = CatalogContext(ctx.catalogs, ctx.codes, ctx.store)
             return await perform_catalog(catalog, tenant, request)

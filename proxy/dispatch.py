@@ -240,7 +240,7 @@ class Dispatcher:
                 purchase.cost, purchase.currency or provider.currency, tenant.currency,
                 tenant.markup,
             )  # fmt: skip
-        act = self._activation(activation_id, tenant, request, provider, purchase, cost)
+        act = self.activation(activation_id, tenant, request, provider, purchase, cost)
         try:
             await self.store.record_purchase(act)
         except StoreError:
@@ -290,7 +290,7 @@ class Dispatcher:
         # seeds/004:134: an operator that cannot serve -> the first suitable operator.
         return await provider.buy(BuyRequest(buy.service, buy.country, None))
 
-    def _activation(
+    def activation(
         self,
         activation_id: int,
         tenant: TenantSettings,

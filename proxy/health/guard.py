@@ -18,6 +18,7 @@ from proxy.metrics import Metrics
 from proxy.providers.base import (
     Balance,
     BuyRequest,
+    MultiBuyRequest,
     Offer,
     Poll,
     Provider,
@@ -48,6 +49,8 @@ class GuardedProvider:
         self.order_lifetime = inner.order_lifetime
         self.national_phones = inner.national_phones
         self.lists_whole_country = inner.lists_whole_country
+        self.sells_multi_service = inner.sells_multi_service
+        self.reissues_numbers = inner.reissues_numbers
 
     async def _call(
         self,
@@ -119,6 +122,12 @@ class GuardedProvider:
         return await self._call(
             "buy", lambda: self.inner.buy(request), pair=(request.service, request.country)
         )
+
+    async def buy_multi(self, request: MultiBuyRequest) -> list[tuple[str, Purchase]]:
+        return await self._call("buy_multi", lambda: self.inner.buy_multi(request))
+
+    async def reissue(self, service: str, phone: str) -> Purchase:
+        return await self._call("reissue", lambda: self.inner.reissue(service, phone))
 
     async def offers(
         self, country: str, service: str | None, operator: str | None = None

@@ -136,6 +136,41 @@ class GetPricesVerification:
     service: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class GetMultiServiceNumber:
+    """getMultiServiceNumber (seeds/002:272-322, 004:166-185): one number, several services."""
+
+    services: tuple[str, ...]
+    country: int
+    operators: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GetExtraActivation:
+    """getExtraActivation (seeds/004:366-378): the same number again, after a code."""
+
+    activation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckExtraActivation:
+    """checkExtraActivation (seeds/004:379-388): whether, and at what cost."""
+
+    activation_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetAdditionalService:
+    """getAdditionalService (seeds/004:352-365): only for numbers with call forwarding."""
+
+    activation_id: int
+    service: str
+
+
+RepeatRequest = (
+    GetMultiServiceNumber | GetExtraActivation | CheckExtraActivation | GetAdditionalService
+)
+
 CatalogRequest = (
     GetNumbersStatus
     | GetPrices
@@ -146,7 +181,15 @@ CatalogRequest = (
     | GetListOfTopCountriesByService
     | GetPricesVerification
 )
-Request = GetBalance | GetNumber | GetStatus | SetStatus | GetActiveActivations | CatalogRequest
+Request = (
+    GetBalance
+    | GetNumber
+    | GetStatus
+    | SetStatus
+    | GetActiveActivations
+    | CatalogRequest
+    | RepeatRequest
+)
 
 NO_SUCH_COUNTRY = -1  # a country parameter that is not a number: matches nothing
 LANGUAGES = ("en", "ru", "es", "cn")  # seeds/004:348
@@ -267,6 +310,22 @@ def _services_list(params: Params) -> GetServicesList:
     return GetServicesList(_optional_country(params), lang if lang in LANGUAGES else "en")
 
 
+def _multi_service(params: Params) -> GetMultiServiceNumber:
+    services = _names(params.get("multiService") or params.get("service"))
+    if not services:
+        raise ProtocolError(Word.BAD_SERVICE, "multiService is missing")
+    forwards = _names(params.get("multiForward"))
+    if any(parse_bool(f) for f in forwards):
+        raise ProtocolError(Word.NO_NUMBERS, "no upstream offers call forwarding")
+    number = _get_number({**params, "service": services[0]}, v2=False)
+    return GetMultiServiceNumber(services, number.country, number.operators)
+
+
+def _parent(params: Params) -> int:
+    # seeds/004:370 names it activationId; clients also send id
+    return _activation_id(params, Word.WRONG_ACTIVATION_ID, "activationId", "id")
+
+
 PARSERS: dict[str, Callable[[Params], Request]] = {
     "getbalance": _get_balance,
     "getnumber": lambda p: _get_number(p, v2=False),
@@ -285,6 +344,13 @@ PARSERS: dict[str, Callable[[Params], Request]] = {
     "getoperators": lambda p: GetOperators(_optional_country(p)),
     "getlistoftopcountriesbyservice": _top_countries_list,
     "getpricesverification": lambda p: GetPricesVerification(_optional(p, "service")),
+    "getmultiservicenumber": _multi_service,
+    "getextraactivation": lambda p: GetExtraActivation(_parent(p)),
+    "checkextraactivation": lambda p: CheckExtraActivation(_parent(p)),
+    "getadditionalservice": lambda p: GetAdditionalService(
+        _activation_id(p, Word.WRONG_ACTIVATION_ID, "id", "activationId"),
+        _optional(p, "service") or "",
+    ),
 }
 
 

@@ -96,6 +96,15 @@ class BuyRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MultiBuyRequest:
+    """One number for several services, in the provider's own codes."""
+
+    services: tuple[str, ...]
+    country: str
+    operator: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Purchase:
     """A number the upstream sold us; `phone` is digits only, as the upstream gave it."""
 
@@ -160,6 +169,8 @@ class Provider(Protocol):
     order_lifetime: float
     national_phones: bool  # True when `Purchase.phone` lacks the country calling code
     lists_whole_country: bool  # True when `offers` answers every service of a country at once
+    sells_multi_service: bool  # one number for two services (VAK-SMS, seeds/003:858-865)
+    reissues_numbers: bool  # a used number again, for a new order (VAK prolongNumber)
 
     async def balance(self) -> Balance:
         """The account balance."""
@@ -176,6 +187,14 @@ class Provider(Protocol):
 
         Providers that list a whole country ignore `service`; the others need it.
         """
+        ...
+
+    async def buy_multi(self, request: MultiBuyRequest) -> list[tuple[str, Purchase]]:
+        """One number for several services: (service, purchase) per service."""
+        ...
+
+    async def reissue(self, service: str, phone: str) -> Purchase:
+        """The same number again for `service`, after it received a code before."""
         ...
 
     async def poll(self, order_id: str) -> Poll:

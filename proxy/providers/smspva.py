@@ -15,6 +15,7 @@ from proxy.config import ProviderSettings
 from proxy.providers.base import (
     Balance,
     BuyRequest,
+    MultiBuyRequest,
     Offer,
     Poll,
     PollState,
@@ -170,6 +171,8 @@ class SmspvaProvider:
         self.order_lifetime = settings.order_lifetime
         self.national_phones = True  # seeds/000:57: the number comes without calling code
         self.lists_whole_country = False
+        self.sells_multi_service = False
+        self.reissues_numbers = False
         self._base = settings.base_url
         self._headers = {"apikey": settings.api_key}
         self._client = client
@@ -215,6 +218,14 @@ class SmspvaProvider:
             raise ValueError("SMSPVA prices one service at a time")
         status, body = await self._call("serviceprice", "GET", f"serviceprice/{country}/{service}")
         return {service: Offer(count=None, price=parse_price(self.name, status, body))}
+
+    async def buy_multi(self, request: MultiBuyRequest) -> list[tuple[str, Purchase]]:
+        """SMSPVA sells one service per number."""
+        raise ProviderRefused(self.name, Refusal.BAD_SERVICE, "no multi-service numbers")
+
+    async def reissue(self, service: str, phone: str) -> Purchase:
+        """SMSPVA has no re-activation endpoint (SPEC-NOTES, rental section)."""
+        raise ProviderRefused(self.name, Refusal.BAD_REQUEST, "no re-activation")
 
     async def poll(self, order_id: str) -> Poll:
         status, body = await self._call("sms", "GET", f"sms/{order_id}")

@@ -16,6 +16,7 @@ from proxy.config import ProviderSettings
 from proxy.providers.base import (
     Balance,
     BuyRequest,
+    MultiBuyRequest,
     Offer,
     Poll,
     PollState,
@@ -156,6 +157,8 @@ class VaksmsProvider:
         self.order_lifetime = settings.order_lifetime
         self.national_phones = False
         self.lists_whole_country = True
+        self.sells_multi_service = True
+        self.reissues_numbers = True
         self._base = settings.base_url
         self._key = settings.api_key
         self._client = client
@@ -200,6 +203,19 @@ class VaksmsProvider:
             params["operator"] = operator
         status, body = await self._call("getCountNumberList", **params)
         return parse_count_list(self.name, status, body)
+
+    async def buy_multi(self, request: MultiBuyRequest) -> list[tuple[str, Purchase]]:
+        """seeds/003:858-865: getNumber with two services separated by a comma."""
+        params = {"service": ",".join(request.services), "country": request.country}
+        if request.operator:
+            params["operator"] = request.operator
+        status, body = await self._call("getNumber", **params)
+        return parse_numbers(self.name, status, body)
+
+    async def reissue(self, service: str, phone: str) -> Purchase:
+        """seeds/003:867-874, 1156-1160: prolongNumber re-orders a number that got a code."""
+        status, body = await self._call("prolongNumber", service=service, tel=phone)
+        return parse_number(self.name, status, body)
 
     async def poll(self, order_id: str) -> Poll:
         # `all` lists every code, so a second SMS with a new code is told from the first.
