@@ -1,7 +1,8 @@
-"""Provider emulators: SMSPVA and VAK-SMS wire formats with real state (tests, demo, benchmarks)."""
+"""Provider emulators: SMSPVA (activation, rental) and VAK-SMS wire formats with real state."""
 
 from proxy.emulators.common import EmulatorBase, Message, Order, OrderState
 from proxy.emulators.smspva import SmspvaEmulator
+from proxy.emulators.smspva_rent import RentOrder, RentSms, RentState, SmspvaRent
 from proxy.emulators.vaksms import VaksmsEmulator
 
 __all__ = [
@@ -9,6 +10,10 @@ __all__ = [
     "Message",
     "Order",
     "OrderState",
+    "RentOrder",
+    "RentSms",
+    "RentState",
     "SmspvaEmulator",
+    "SmspvaRent",
     "VaksmsEmulator",
 ]

@@ -1,5 +1,8 @@
 """SMSPVA Activation API v2 emulator: `apikey` header, JSON whose `statusCode` is the HTTP status.
 
+The Rental API (`/api/rent.php`, smspva_rent.py) is mounted on the same app as `self.rent`,
+sharing accounts, balances, counters, latency and injected faults.
+
 Documented shapes (seeds/000, and docs.smspva.com where the seed only names the endpoint):
 
 - number 200: ``{"statusCode":200,"data":{"orderId":int,"phoneNumber":int,"countryCode":str,
@@ -55,6 +58,14 @@ from proxy.emulators.common import (
     both_slashes,
     load_data,
 )
+from proxy.emulators.smspva_rent import (
+    ACTIVATION_DELAY,
+    ACTIVE_WINDOW,
+    RENT_ENDPOINTS,
+    RentSms,
+    SmspvaRent,
+    rent_fault_body,
+)
 
 # seeds/000:231-244, with the error `type` words we chose for each.
 STATUS_TEXT: dict[int, tuple[str, str]] = {
@@ -91,19 +102,18 @@ class SmspvaEmulator(EmulatorBase):
     """SMSPVA's Activation API v2 with real accounts, stock, orders and SMS."""
 
     provider: ClassVar[str] = "smspva"
-    endpoints: ClassVar[frozenset[str]] = frozenset(
-        {
-            "number",
-            "sms",
-            "balance",
-            "userinfo",
-            "serviceprice",
-            "clearsms",
-            "cancelorder",
-            "blocknumber",
-            "orders",
-        }
-    )
+    # "rent:<method>" are the rental API's (smspva_rent.py), served on the same app.
+    endpoints: ClassVar[frozenset[str]] = RENT_ENDPOINTS | {
+        "number",
+        "sms",
+        "balance",
+        "userinfo",
+        "serviceprice",
+        "clearsms",
+        "cancelorder",
+        "blocknumber",
+        "orders",
+    }
     services: ClassVar[dict[str, str]] = {
         s["code"]: s["name"] for s in load_data("smspva_services.json")
     }
@@ -124,7 +134,12 @@ class SmspvaEmulator(EmulatorBase):
         default_stock: int = 100,
         seed: int | None = None,
         clock: Clock = time.monotonic,
+        rent_activation_delay: float = ACTIVATION_DELAY,
+        rent_active_window: float = ACTIVE_WINDOW,
     ) -> None:
+        self.rent = SmspvaRent(
+            self, activation_delay=rent_activation_delay, active_window=rent_active_window
+        )
         self.rate_limit: int | None = RATE_LIMIT
         self._hits: defaultdict[str, deque[float]] = defaultdict(deque)
         self._next_order_id = 0
@@ -138,12 +153,27 @@ class SmspvaEmulator(EmulatorBase):
         )
 
     def reset(self) -> None:
-        """Back to the initial state, including the rate limit and the order id sequence."""
+        """Back to the initial state, including the rate limit, order ids and rentals."""
         with self._lock:
             super().reset()
             self.rate_limit = RATE_LIMIT
             self._hits.clear()
             self._next_order_id = self._rng.randint(10_000_000, 89_999_999)
+            self.rent.reset()
+
+    def inject_error(
+        self, endpoint: str, *, status: int = 503, body: object | None = None, times: int = 1
+    ) -> None:
+        """As the base, with the rental API's own error shape for "rent:<method>" endpoints."""
+        if body is None and endpoint.startswith("rent:"):
+            body = rent_fault_body(status)
+        super().inject_error(endpoint, status=status, body=body, times=times)
+
+    def deliver_rent_sms(
+        self, order_id: str, text: str | None = None, sender: str | None = None
+    ) -> RentSms:
+        """An SMS reaches a rented number now; ValueError unless its order is active (state 1)."""
+        return self.rent.deliver_sms(order_id, text, sender)
 
     def _fault_body(self, status: int) -> object:
         return _error(status).body
@@ -153,7 +183,7 @@ class SmspvaEmulator(EmulatorBase):
             value = p.get("per_second")
             self.rate_limit = None if value is None else int(value)
 
-        return {"rate_limit": rate_limit}
+        return {"rate_limit": rate_limit, **self.rent.controls()}
 
     # -- routes ---------------------------------------------------------------------------------
 
@@ -178,7 +208,7 @@ class SmspvaEmulator(EmulatorBase):
             order_param = by_order if params == "/{order_id}" else None
             handler = self.endpoint(name, self._authorized(action), order_param)
             routes.extend(both_slashes(f"/activation/{name}{params}", handler, method))
-        return routes
+        return [*routes, *self.rent.routes()]
 
     def _authorized(self, action: Action) -> Callable[[Request], Answer]:
         """Wrap an action with the `apikey` header check (406) and the rate limit (502)."""
