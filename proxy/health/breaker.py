@@ -2,7 +2,8 @@
 
 States live in Redis, so all replicas agree on which upstream is resting:
 
-    closed --(breaker_threshold consecutive failures)--> open --(breaker_cooldown)--> half-open
+    closed --(breaker_threshold consecutive failures of one endpoint)--> open
+    open --(breaker_cooldown)--> half-open
     half-open: one probe request (SET NX); success -> closed, failure -> open again
 
 A provider also rests ("open" with a reason) after a slow-down answer (SMSPVA 502 "limit
@@ -29,6 +30,7 @@ from proxy.store.keys import Keys
 log = structlog.get_logger("health")
 
 RATE_LIMITED_REST = 10.0
+FAILURES = "failures:"  # hash field prefix: one run of consecutive failures per endpoint
 
 
 class Admission(enum.StrEnum):
@@ -120,10 +122,12 @@ class Health:
         return bool(probe)
 
     @mapped
-    async def succeeded(self, provider: str, latency: float) -> None:
+    async def succeeded(self, provider: str, latency: float, endpoint: str = "any") -> None:
+        """A success ends that endpoint's run of failures (polls that work do not hide a
+        purchase endpoint that keeps failing)."""
         key = self.keys.health(provider)
         mapping: dict[Any, Any] = {
-            "failures": 0,
+            f"{FAILURES}{endpoint}": 0,
             "last_latency_ms": f"{latency * 1000:.1f}",
             "last_ok": f"{self.clock():.0f}",
         }
@@ -137,10 +141,12 @@ class Health:
             await self._close(provider)
 
     @mapped
-    async def failed(self, provider: str, error: str, latency: float) -> None:
+    async def failed(
+        self, provider: str, error: str, latency: float, endpoint: str = "any"
+    ) -> None:
         key = self.keys.health(provider)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, "failures", 1)
+            pipe.hincrby(key, f"{FAILURES}{endpoint}", 1)
             pipe.hset(
                 key, mapping={"last_error": error[:200], "last_latency_ms": f"{latency * 1000:.1f}"}
             )
@@ -160,9 +166,14 @@ class Health:
 
     @mapped
     async def _close(self, provider: str) -> None:
-        await self.redis.hset(
-            self.keys.health(provider), mapping={"open_until": "0", "reason": "", "failures": 0}
-        )
+        key = self.keys.health(provider)
+        fields = cast("list[str]", await self.redis.hkeys(key))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping={"open_until": "0", "reason": ""})
+            runs = [f for f in fields if f.startswith(FAILURES)]
+            if runs:
+                pipe.hdel(key, *runs)
+            await pipe.execute()
 
     @mapped
     async def balance_seen(self, provider: str, balance: str, positive: bool) -> None:
@@ -227,7 +238,9 @@ class Health:
         return HealthView(
             provider=provider,
             state=state,
-            failures=int(raw.get("failures", 0) or 0),
+            failures=max(
+                (int(v or 0) for f, v in raw.items() if f.startswith(FAILURES)), default=0
+            ),
             open_until=until,
             reason=raw.get("reason", ""),
             last_latency_ms=float(latency) if latency else None,

@@ -69,16 +69,16 @@ class GuardedProvider:
             result = await call()
         except ProviderRefused as exc:
             self._count(endpoint, exc.refusal.value, started)
-            await self._learn(exc, time.perf_counter() - started)
+            await self._learn(exc, time.perf_counter() - started, endpoint)
             if exc.refusal is Refusal.NO_NUMBERS and pair is not None:
                 await self.health.no_numbers(self.name, *pair)
             raise
         except ProviderUnavailable as exc:
             self._count(endpoint, type(exc).__name__, started)
-            await self.health.failed(self.name, str(exc), time.perf_counter() - started)
+            await self.health.failed(self.name, str(exc), time.perf_counter() - started, endpoint)
             raise
         self._count(endpoint, "ok", started)
-        update = self.health.succeeded(self.name, time.perf_counter() - started)
+        update = self.health.succeeded(self.name, time.perf_counter() - started, endpoint)
         if admission is Admission.PROBE:
             await update  # the probe's success closes the breaker before anyone asks again
         else:
@@ -101,15 +101,15 @@ class GuardedProvider:
             elapsed = time.perf_counter() - started
             self.metrics.upstream_seconds.labels(self.name, endpoint).observe(elapsed)
 
-    async def _learn(self, exc: ProviderRefused, latency: float) -> None:
+    async def _learn(self, exc: ProviderRefused, latency: float, endpoint: str) -> None:
         if exc.refusal is Refusal.RATE_LIMITED:
             await self.health.slow_down(self.name, exc.retry_after)
         elif exc.refusal is Refusal.NO_BALANCE:
             await self.health.no_money(self.name)
         elif exc.refusal is Refusal.BAD_KEY:
-            await self.health.failed(self.name, str(exc), latency)
+            await self.health.failed(self.name, str(exc), latency, endpoint)
         else:
-            await self.health.succeeded(self.name, latency)  # it answered: it is alive
+            await self.health.succeeded(self.name, latency, endpoint)  # it answered: alive
 
     async def balance(self) -> Balance:
         # Always asked (within budget), even while resting: a balance is how a provider that
