@@ -31,11 +31,13 @@ from proxy.protocol.requests import (
     GetMultiServiceNumber,
     GetNumber,
     GetStatus,
+    RentRequest,
     Request,
     SetStatus,
 )
 from proxy.protocol.words import Word
 from proxy.providers.base import Poll, PollState, Provider, ProviderError, ProviderRefused, Refusal
+from proxy.rent.actions import perform_rent
 from proxy.repeats import perform_repeat
 from proxy.store.activations import ActivationStore
 
@@ -249,6 +251,8 @@ async def perform(ctx: Context, tenant: TenantSettings, request: Request, trace:
             | (GetAdditionalService())
         ):
             return await perform_repeat(ctx.dispatcher, tenant, request)
+        case _ if isinstance(request, RentRequest):
+            return await perform_rent(ctx, tenant, request, trace)
         case _:
             catalog = CatalogContext(ctx.catalogs, ctx.codes, ctx.store)
             return await perform_catalog(catalog, tenant, request)

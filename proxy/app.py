@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> Starlette:
         client = make_client()
         warming: asyncio.Task[None] | None = None
         cache: RecordCache | None = None
+        state: State | None = None
         polling: asyncio.Task[None] | None = None
         try:
             state = build_state(settings, redis, client)
@@ -101,6 +102,11 @@ def create_app(settings: Settings) -> Starlette:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if state is not None:
+                await state["ctx"].store.drain()
+                for provider in state["ctx"].providers.values():
+                    if isinstance(provider, GuardedProvider):
+                        await provider.drain()
             if cache is not None:
                 await cache.stop()
             await client.aclose()

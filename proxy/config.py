@@ -69,6 +69,8 @@ class ProviderSettings:
     breaker_threshold: int = 5  # consecutive failures that open the circuit
     breaker_cooldown: float = 30.0  # seconds open before one probe request is let through
     refund_after: float = 560.0  # no SMS by then: cancel/block upstream for a refund (000:382)
+    # SMSPVA's rental API lives at its own URL (seeds/001:52); "" means base_url/api/rent.php
+    rent_url: str = ""
 
 
 STRATEGIES = ("priority", "cheapest", "success_rate", "weighted")
@@ -348,6 +350,7 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderSettings:
         breaker_threshold=int(body.get("breaker_threshold", 5)),
         breaker_cooldown=float(body.get("breaker_cooldown", 30.0)),
         refund_after=float(body.get("refund_after", DEFAULT_REFUND_AFTER[kind])),
+        rent_url=str(body.get("rent_url", "")).rstrip("/"),
     )
 
 

@@ -26,6 +26,9 @@ from proxy.providers.base import (
     ProviderUnavailable,
     Purchase,
     Refusal,
+    RentMessage,
+    RentPurchase,
+    RentState,
     RequestNotSent,
     UpstreamOrder,
 )
@@ -51,6 +54,8 @@ class GuardedProvider:
         self.lists_whole_country = inner.lists_whole_country
         self.sells_multi_service = inner.sells_multi_service
         self.reissues_numbers = inner.reissues_numbers
+        self.max_rent_hours = inner.max_rent_hours
+        self.extends_rents = inner.extends_rents
 
     async def _call(
         self,
@@ -84,6 +89,11 @@ class GuardedProvider:
         else:
             self.later(update)  # bookkeeping that need not delay the answer
         return result
+
+    async def drain(self) -> None:
+        """Wait for the health updates still running (at shutdown, before Redis is closed)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     def later(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
@@ -149,6 +159,28 @@ class GuardedProvider:
 
     async def open_orders(self) -> list[UpstreamOrder] | None:
         return await self._call("open_orders", self.inner.open_orders)
+
+    async def rent_offers(self, country: str, hours: int) -> dict[str, Offer]:
+        return await self._call("rent_offers", lambda: self.inner.rent_offers(country, hours))
+
+    async def rent(self, service: str, country: str, hours: int) -> RentPurchase:
+        return await self._call("rent", lambda: self.inner.rent(service, country, hours))
+
+    async def rent_state(self, order_id: str) -> RentState:
+        return await self._call("rent_state", lambda: self.inner.rent_state(order_id))
+
+    async def rent_activate(self, order_id: str) -> None:
+        await self._call("rent_activate", lambda: self.inner.rent_activate(order_id))
+
+    async def rent_messages(self, order_id: str) -> tuple[RentMessage, ...]:
+        self.metrics.upstream_polls.labels(self.name).inc()
+        return await self._call("rent_messages", lambda: self.inner.rent_messages(order_id))
+
+    async def rent_prolong(self, order_id: str, hours: int) -> float:
+        return await self._call("rent_prolong", lambda: self.inner.rent_prolong(order_id, hours))
+
+    async def rent_end(self, order_id: str) -> None:
+        await self._call("rent_end", lambda: self.inner.rent_end(order_id))
 
     async def aclose(self) -> None:
         await self.inner.aclose()

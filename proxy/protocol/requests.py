@@ -167,6 +167,79 @@ class GetAdditionalService:
     service: str
 
 
+@dataclass(frozen=True, slots=True)
+class GetRentServicesAndCountries:
+    """getRentServicesAndCountries (seeds/002:712-736, 004:402-415)."""
+
+    hours: int
+    country: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetRentNumber:
+    """getRentNumber (seeds/002:738-785): `operator` and `url` (webhook) are accepted, unused."""
+
+    service: str
+    hours: int
+    country: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetRentStatus:
+    """getRentStatus (seeds/002:787-825, 004:438-452): SMS pages, newest first."""
+
+    rent_id: int
+    page: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetRentStatus:
+    """setRentStatus (seeds/002:827-867): 1 finish, 2 cancel."""
+
+    rent_id: int
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetRentList:
+    """getRentList (seeds/002:869-880, 004:472-485)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContinueRentNumber:
+    """continueRentNumber (seeds/004:486-506)."""
+
+    rent_id: int
+    hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetContinueRentPriceNumber:
+    """getContinueRentPriceNumber (seeds/004:507-530)."""
+
+    rent_id: int
+    hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class RentRefused:
+    """A rent request that answers `{"status":"error","message":…}` before any work is done."""
+
+    message: str
+
+
+RentRequest = (
+    GetRentServicesAndCountries
+    | GetRentNumber
+    | GetRentStatus
+    | SetRentStatus
+    | GetRentList
+    | ContinueRentNumber
+    | GetContinueRentPriceNumber
+    | RentRefused
+)
+
 RepeatRequest = (
     GetMultiServiceNumber | GetExtraActivation | CheckExtraActivation | GetAdditionalService
 )
@@ -189,6 +262,7 @@ Request = (
     | GetActiveActivations
     | CatalogRequest
     | RepeatRequest
+    | RentRequest
 )
 
 NO_SUCH_COUNTRY = -1  # a country parameter that is not a number: matches nothing
@@ -326,6 +400,73 @@ def _parent(params: Params) -> int:
     return _activation_id(params, Word.WRONG_ACTIVATION_ID, "activationId", "id")
 
 
+RENT_HOURS = 4  # seeds/002:720, 744: rent_time defaults to 4 hours, the shortest rental
+
+
+class _RentInvalid(Exception):
+    """A rent parameter that makes the request answer an error message at once."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _rent_id(params: Params) -> int:
+    text = params.get("id", "").strip()
+    if not text:
+        raise _RentInvalid("NO_ID_RENT")
+    if not text.isdigit():
+        raise _RentInvalid("INVALID_PHONE")  # seeds/002:816: a wrong rental id
+    return int(text)
+
+
+def _rent_hours(params: Params) -> int:
+    text = params.get("rent_time", "").strip()
+    if not text:
+        return RENT_HOURS
+    if not text.isdigit() or int(text) < RENT_HOURS:
+        raise _RentInvalid("INVALID_TIME")  # seeds/004:495: hours from 4 up
+    return int(text)
+
+
+def _rent_country(params: Params) -> int:
+    # SPEC-NOTES "missing country": rent defaults to Russia (002:726, 004:407)
+    text = params.get("country", "").strip() or "0"
+    return int(text) if text.isdigit() else NO_SUCH_COUNTRY
+
+
+def _natural(params: Params, name: str, default: int) -> int:
+    text = params.get(name, "").strip()
+    return int(text) if text.isdigit() else default
+
+
+def _rent_number(params: Params) -> GetRentNumber:
+    service = params.get("service", "").strip()
+    if not service:
+        raise _RentInvalid("BAD_SERVICE")  # seeds/002:776: service not specified
+    return GetRentNumber(service, _rent_hours(params), _rent_country(params))
+
+
+def _set_rent_status(params: Params) -> SetRentStatus:
+    rent_id = _rent_id(params)
+    status = params.get("status", "").strip()
+    if status not in ("1", "2"):
+        raise _RentInvalid("INCORECT_STATUS")  # sic, seeds/002:859
+    return SetRentStatus(rent_id, int(status))
+
+
+def _rent(parse: Callable[[Params], RentRequest]) -> Callable[[Params], Request]:
+    """A rent parser whose parameter errors become RentRefused, answered as JSON."""
+
+    def parser(params: Params) -> Request:
+        try:
+            return parse(params)
+        except _RentInvalid as exc:
+            return RentRefused(exc.message)
+
+    return parser
+
+
 PARSERS: dict[str, Callable[[Params], Request]] = {
     "getbalance": _get_balance,
     "getnumber": lambda p: _get_number(p, v2=False),
@@ -350,6 +491,19 @@ PARSERS: dict[str, Callable[[Params], Request]] = {
     "getadditionalservice": lambda p: GetAdditionalService(
         _activation_id(p, Word.WRONG_ACTIVATION_ID, "id", "activationId"),
         _optional(p, "service") or "",
+    ),
+    "getrentservicesandcountries": _rent(
+        lambda p: GetRentServicesAndCountries(_rent_hours(p), _rent_country(p))
+    ),
+    "getrentnumber": _rent(_rent_number),
+    "getrentstatus": _rent(
+        lambda p: GetRentStatus(_rent_id(p), _natural(p, "page", 0), _natural(p, "size", 10))
+    ),
+    "setrentstatus": _rent(_set_rent_status),
+    "getrentlist": _rent(lambda p: GetRentList()),
+    "continuerentnumber": _rent(lambda p: ContinueRentNumber(_rent_id(p), _rent_hours(p))),
+    "getcontinuerentpricenumber": _rent(
+        lambda p: GetContinueRentPriceNumber(_rent_id(p), _rent_hours(p))
     ),
 }
 

@@ -159,6 +159,33 @@ class Poll:
     expires_in: float | None = None
 
 
+class RentState(enum.StrEnum):
+    """Where a rented number is in the upstream's activation cycle (SMSPVA seeds/001:140-144)."""
+
+    INACTIVE = "inactive"  # must be activated before it receives SMS (seeds/001:23, 54)
+    ACTIVATING = "activating"
+    ACTIVE = "active"
+    UNLISTED = "unlisted"  # not among the open orders: expired, deleted or unknown
+
+
+@dataclass(frozen=True, slots=True)
+class RentPurchase:
+    """A rented number; `phone` carries the calling code, `until` is a Unix time."""
+
+    order_id: str
+    phone: str
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class RentMessage:
+    """One SMS that reached a rented number; `date` is a Unix time."""
+
+    text: str
+    sender: str
+    date: float
+
+
 class Provider(Protocol):
     """Protocol: one upstream account; every method is a single upstream request."""
 
@@ -171,6 +198,8 @@ class Provider(Protocol):
     lists_whole_country: bool  # True when `offers` answers every service of a country at once
     sells_multi_service: bool  # one number for two services (VAK-SMS, seeds/003:858-865)
     reissues_numbers: bool  # a used number again, for a new order (VAK prolongNumber)
+    max_rent_hours: int  # the longest rental sold (VAK: 4 h, seeds/003:451; SMSPVA: 90 days)
+    extends_rents: bool  # a rental can be prolonged (SMSPVA prolong, seeds/001:196-215)
 
     async def balance(self) -> Balance:
         """The account balance."""
@@ -215,6 +244,34 @@ class Provider(Protocol):
 
     async def open_orders(self) -> list[UpstreamOrder] | None:
         """The account's current orders, or None where the upstream cannot list them."""
+        ...
+
+    async def rent_offers(self, country: str, hours: int) -> dict[str, Offer]:
+        """Stock and price of a rental of `hours`, by the provider's rental service code."""
+        ...
+
+    async def rent(self, service: str, country: str, hours: int) -> RentPurchase:
+        """Rent a number for at least `hours`; ProviderRefused on a definite no."""
+        ...
+
+    async def rent_state(self, order_id: str) -> RentState:
+        """Whether the rented number can receive SMS now."""
+        ...
+
+    async def rent_activate(self, order_id: str) -> None:
+        """Wake the rented number up so that it receives SMS."""
+        ...
+
+    async def rent_messages(self, order_id: str) -> tuple[RentMessage, ...]:
+        """Every SMS the rented number received, oldest first."""
+        ...
+
+    async def rent_prolong(self, order_id: str, hours: int) -> float:
+        """Extend the rental by at least `hours`; the seconds actually added."""
+        ...
+
+    async def rent_end(self, order_id: str) -> None:
+        """End the rental now (refunded upstream where no SMS came)."""
         ...
 
     async def aclose(self) -> None:

@@ -25,10 +25,14 @@ from proxy.providers.base import (
     ProviderUnavailable,
     Purchase,
     Refusal,
+    RentMessage,
+    RentPurchase,
+    RentState,
     Sms,
     UpstreamOrder,
 )
 from proxy.providers.http import json_body, loose_json, retry_after_of, send
+from proxy.rent.periods import MAX_HOURS, covering
 
 # seeds/000:231-244 (HTTP status / body statusCode -> our error)
 REFUSALS: dict[int, Refusal] = {
@@ -155,6 +159,85 @@ def parse_orders(provider: str, status: int, body: Any) -> list[UpstreamOrder]:
     return found
 
 
+# The rental API's `msg` words (seeds/001:53, 329-331; the emulator's for the rest), by prefix.
+RENT_REFUSALS: tuple[tuple[str, Refusal], ...] = (
+    ("wrong apikey", Refusal.BAD_KEY),
+    ("service not found", Refusal.BAD_SERVICE),
+    ("country not found", Refusal.BAD_COUNTRY),
+    ("no free numbers", Refusal.NO_NUMBERS),
+    ("balance is not enough", Refusal.NO_BALANCE),
+    ("the user had not this order", Refusal.ORDER_NOT_FOUND),
+    ("order is expired", Refusal.ORDER_EXPIRED),
+    ("order is deleted", Refusal.ORDER_EXPIRED),
+    ("prolongation is possible", Refusal.BAD_STATUS),  # too early: 7 days or more left
+    ("the number is already", Refusal.WAIT_SMS),  # activate while activating or active
+)
+# seeds/001:140-144: an order's `state`
+RENT_STATES = {0: RentState.INACTIVE, 1: RentState.ACTIVE, 2: RentState.ACTIVATING}
+
+
+def rent_data(provider: str, method: str, body: Any) -> Any:
+    """`data` of a `{"status":1}` answer; else the refusal its `msg` names (seeds/001:52-53)."""
+    if not isinstance(body, dict) or "status" not in body:
+        raise ProviderAnswerInvalid(provider, f"rent {method}: {body!r:.80}")
+    if str(body["status"]) == "1":
+        return body.get("data")
+    msg = str(body.get("msg", ""))
+    for prefix, refusal in RENT_REFUSALS:
+        if msg.lower().startswith(prefix):
+            raise ProviderRefused(provider, refusal, f"rent {method}: {msg}")
+    raise ProviderRefused(provider, Refusal.BAD_REQUEST, f"rent {method}: {msg}")
+
+
+def parse_rent(provider: str, body: Any) -> RentPurchase:
+    """create: seeds/001:114-123's object, or seeds/000:176-186's list (SPEC-NOTES: accept both)."""
+    data = rent_data(provider, "create", body)
+    item = data[0] if isinstance(data, list) and data else data
+    if not isinstance(item, dict):
+        raise ProviderAnswerInvalid(provider, f"rent create: {body!r:.80}")
+    digits = "".join(ch for ch in str(item.get("ccode", "")) if ch.isdigit())
+    number = item.get("pnumber", item.get("number"))
+    until = item.get("until", item.get("expireAt"))
+    if item.get("id") in (None, "") or not number or not isinstance(until, int | float):
+        raise ProviderAnswerInvalid(provider, f"rent create: {body!r:.80}")
+    phone = digits + "".join(ch for ch in str(number) if ch.isdigit())
+    return RentPurchase(str(item["id"]), phone, float(until))
+
+
+def parse_rent_offers(provider: str, body: Any, days: int) -> dict[str, Offer]:
+    """getdata (seeds/001:77-99): price_day per service; the period costs price_day x days."""
+    data = rent_data(provider, "getdata", body)
+    offers = {}
+    for item in data if isinstance(data, list) else []:
+        try:
+            price = Decimal(str(item["price_day"])) * days
+            offers[str(item["service"])] = Offer(int(item["count"]), price)
+        except (KeyError, TypeError, ValueError, InvalidOperation):
+            continue  # one malformed entry does not spoil the list
+    return offers
+
+
+def parse_rent_state(provider: str, body: Any, order_id: str) -> RentState:
+    """orders (seeds/001:125-156): the order's `state`, or UNLISTED when it is not open."""
+    data = rent_data(provider, "orders", body)
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, dict) and str(item.get("id")) == order_id:
+            return RENT_STATES.get(int(item.get("state", 0)), RentState.UNLISTED)
+    return RentState.UNLISTED
+
+
+def parse_rent_sms(provider: str, body: Any) -> tuple[RentMessage, ...]:
+    """sms (seeds/001:175-194): [{"text","sender","date"}], oldest first."""
+    data = rent_data(provider, "sms", body)
+    messages = []
+    for item in data if isinstance(data, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("date"), int | float):
+            messages.append(
+                RentMessage(str(item.get("text", "")), str(item.get("sender", "")), item["date"])
+            )
+    return tuple(sorted(messages, key=lambda m: m.date))
+
+
 def parse_ok(provider: str, endpoint: str, status: int, body: Any) -> None:
     if status != 200:
         raise error_for(provider, endpoint, status, body)
@@ -173,7 +256,11 @@ class SmspvaProvider:
         self.lists_whole_country = False
         self.sells_multi_service = False
         self.reissues_numbers = False
+        self.max_rent_hours = MAX_HOURS
+        self.extends_rents = True
         self._base = settings.base_url
+        self._rent_url = settings.rent_url or f"{settings.base_url}/api/rent.php"
+        self._key = settings.api_key
         self._headers = {"apikey": settings.api_key}
         self._client = client
         self._timeout = httpx.Timeout(
@@ -199,6 +286,23 @@ class SmspvaProvider:
             raise error_for(self.name, endpoint, status, body, retry_after_of(response))
         body = json_body(self.name, endpoint, response)
         return status_of(response.status_code, body), body
+
+    async def _rent_call(self, method: str, **params: str) -> Any:
+        """One rental API request: GET, `apikey` in the query (seeds/001:52, 105)."""
+        response = await send(
+            self._client,
+            provider=self.name,
+            endpoint=f"rent:{method}",
+            method="GET",
+            url=self._rent_url,
+            timeouts=self._timeout,
+            params={"method": method, "apikey": self._key, **params},
+        )
+        if response.status_code >= 500:
+            raise ProviderUnavailable(
+                self.name, f"rent {method}: HTTP {response.status_code}", retry_after_of(response)
+            )
+        return json_body(self.name, f"rent:{method}", response)
 
     async def balance(self) -> Balance:
         status, body = await self._call("balance", "GET", "balance")
@@ -247,6 +351,39 @@ class SmspvaProvider:
     async def open_orders(self) -> list[UpstreamOrder] | None:
         status, body = await self._call("orders", "GET", "orders")
         return parse_orders(self.name, status, body)
+
+    async def rent_offers(self, country: str, hours: int) -> dict[str, Offer]:
+        body = await self._rent_call("getdata", country=country)
+        return parse_rent_offers(self.name, body, covering(hours).days)
+
+    async def rent(self, service: str, country: str, hours: int) -> RentPurchase:
+        period = covering(hours)
+        body = await self._rent_call(
+            "create", dtype=period.dtype, dcount=str(period.dcount), country=country,
+            service=service,
+        )  # fmt: skip
+        return parse_rent(self.name, body)
+
+    async def rent_state(self, order_id: str) -> RentState:
+        return parse_rent_state(self.name, await self._rent_call("orders"), order_id)
+
+    async def rent_activate(self, order_id: str) -> None:
+        rent_data(self.name, "activate", await self._rent_call("activate", id=order_id))
+
+    async def rent_messages(self, order_id: str) -> tuple[RentMessage, ...]:
+        return parse_rent_sms(self.name, await self._rent_call("sms", id=order_id))
+
+    async def rent_prolong(self, order_id: str, hours: int) -> float:
+        period = covering(hours)
+        body = await self._rent_call(
+            "prolong", id=order_id, dtype=period.dtype, dcount=str(period.dcount)
+        )
+        rent_data(self.name, "prolong", body)
+        return period.seconds
+
+    async def rent_end(self, order_id: str) -> None:
+        """delete: refunds what was paid unless an SMS came (seeds/001:42-44, 233-247)."""
+        rent_data(self.name, "delete", await self._rent_call("delete", id=order_id))
 
     async def aclose(self) -> None:
         return None

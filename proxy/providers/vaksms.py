@@ -7,6 +7,7 @@ as `{"error": word}` (seeds/003:1211-1220); setStatus answers `{"status": word}`
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,6 +26,9 @@ from proxy.providers.base import (
     ProviderUnavailable,
     Purchase,
     Refusal,
+    RentMessage,
+    RentPurchase,
+    RentState,
     Sms,
     UpstreamOrder,
 )
@@ -146,6 +150,9 @@ def parse_set_status(provider: str, status: int, body: Any) -> None:
     raise ProviderAnswerInvalid(provider, f"setStatus: {body!r:.80}")
 
 
+RENT_HOURS = 4  # seeds/003:451: getNumber with rent=true holds the number for 4 hours
+
+
 class VaksmsProvider:
     """Adapter for one VAK-SMS account."""
 
@@ -159,6 +166,8 @@ class VaksmsProvider:
         self.lists_whole_country = True
         self.sells_multi_service = True
         self.reissues_numbers = True
+        self.max_rent_hours = RENT_HOURS
+        self.extends_rents = False  # prolongNumber re-orders a used number, it extends nothing
         self._base = settings.base_url
         self._key = settings.api_key
         self._client = client
@@ -238,6 +247,38 @@ class VaksmsProvider:
     async def open_orders(self) -> list[UpstreamOrder] | None:
         """VAK-SMS has no endpoint that lists orders (SPEC-NOTES "VAK-SMS order list")."""
         return None
+
+    async def rent_offers(self, country: str, hours: int) -> dict[str, Offer]:
+        """The activation catalog: VAK prices no rent apart (seeds/003:451 names no price)."""
+        return {} if hours > RENT_HOURS else await self.offers(country, None)
+
+    async def rent(self, service: str, country: str, hours: int) -> RentPurchase:
+        if hours > RENT_HOURS:
+            raise ProviderRefused(self.name, Refusal.BAD_REQUEST, f"rents last {RENT_HOURS} h")
+        status, body = await self._call("getNumber", service=service, country=country, rent="true")
+        purchase = parse_number(self.name, status, body)
+        return RentPurchase(purchase.order_id, purchase.phone, time.time() + RENT_HOURS * 3600)
+
+    async def rent_state(self, order_id: str) -> RentState:
+        """A VAK number receives SMS for its whole order: no upstream request."""
+        return RentState.ACTIVE
+
+    async def rent_activate(self, order_id: str) -> None:
+        return None
+
+    async def rent_messages(self, order_id: str) -> tuple[RentMessage, ...]:
+        """getSmsCode&all: codes only, no sender or time (seeds/003:1199-1205)."""
+        poll = await self.poll(order_id)
+        if poll.state is PollState.EXPIRED:
+            raise ProviderRefused(self.name, Refusal.ORDER_EXPIRED, "getSmsCode: expired")
+        return tuple(RentMessage(m.text or m.code, "", 0.0) for m in poll.messages)
+
+    async def rent_prolong(self, order_id: str, hours: int) -> float:
+        raise ProviderRefused(self.name, Refusal.BAD_REQUEST, "VAK-SMS rents cannot be extended")
+
+    async def rent_end(self, order_id: str) -> None:
+        """setStatus=end; smsReceived means the rent simply runs out (seeds/003:1185)."""
+        await self.cancel(order_id)
 
     async def aclose(self) -> None:
         return None

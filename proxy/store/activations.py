@@ -140,6 +140,11 @@ class ActivationStore:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def drain(self) -> None:
+        """Wait for the bookkeeping still running (at shutdown, before Redis is closed)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
     @staticmethod
     async def _logged(work: Awaitable[None]) -> None:
         try:

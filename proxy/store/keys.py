@@ -94,3 +94,15 @@ class Keys:
     def changes(self) -> str:
         """Pub/sub channel: ids of activations just written (replicas drop cached copies)."""
         return f"{self.prefix}:changes"
+
+    def rent(self, rent_id: int) -> str:
+        """Hash: one rental (its id comes from the activation id counter)."""
+        return f"{self.prefix}:rent:{{{rent_id}}}"
+
+    def rent_poll_claim(self, rent_id: int) -> str:
+        """SET NX PX key: whoever sets it may ask the upstream for this rental's SMS now."""
+        return f"{self.prefix}:rent:{{{rent_id}}}:poll"
+
+    def tenant_rents(self, tenant: str) -> str:
+        """Sorted set of the tenant's rental ids, scored by creation time (getRentList)."""
+        return f"{self.prefix}:tenant:{{{tenant}}}:rents"

@@ -76,10 +76,22 @@ def order_used(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
     return None
 
 
+def no_rent_stock(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    smspva.emulator.rent.set_all_stock(0)
+    vaksms.emulator.set_all_stock(0)
+    return None
+
+
+def rented(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    body = proxy.call(action="getRentNumber", service="tg", rent_time=4).json()
+    assert body["status"] == "success", body
+    return int(body["phone"]["id"])
+
+
 SCENARIOS: dict[str, Scenario] = {
     f.__name__: f
     for f in (fresh, no_stock, no_money, bought, code, retry, cancelled, finished, foreign,
-              order_used)
+              order_used, no_rent_stock, rented)
 }  # fmt: skip
 
 FIXTURES = sorted((FIXTURES_DIR / "smsactivate").glob("*.json"))

@@ -31,7 +31,7 @@ class TestActions:
         """SMSPVA's handler documents lowercase names (seeds/000:357)."""
         assert parse_request({"action": action}) == GetBalance()
 
-    @pytest.mark.parametrize("action", ["", "getSomething", "getRentNumber "])
+    @pytest.mark.parametrize("action", ["", "getSomething", "getRentNumbers"])
     def test_unknown_action_is_bad_action(self, action: str) -> None:
         assert error_word({"action": action}) is Word.BAD_ACTION
 

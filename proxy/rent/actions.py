@@ -1,0 +1,431 @@
+"""SMS-Activate's rent actions (seeds/002:712-880, 004:402-530) over the tenant's providers.
+
+SMSPVA rents by the week or month (`create`, seeds/001:101-123) and its numbers receive SMS only
+for a while after `activate` (001:23, 39-40): getRentStatus activates an idle number itself, so
+clients never need to know. VAK-SMS rents for 4 hours (`getNumber&rent=true`, 003:451) and
+cannot extend a rent. Errors are `{"status":"error","message":…}` (002:773, SPEC-NOTES).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from proxy.config import TenantSettings
+from proxy.protocol import answers
+from proxy.protocol.answers import Answer
+from proxy.protocol.requests import (
+    ContinueRentNumber,
+    GetContinueRentPriceNumber,
+    GetRentList,
+    GetRentNumber,
+    GetRentServicesAndCountries,
+    GetRentStatus,
+    RentRefused,
+    RentRequest,
+    SetRentStatus,
+)
+from proxy.providers.base import (
+    OutcomeUnknown,
+    Provider,
+    ProviderAnswerInvalid,
+    ProviderError,
+    ProviderRefused,
+    Refusal,
+    RentMessage,
+    RentState,
+)
+from proxy.rent.model import Rent, RentError, RentSms, RentStatus
+from proxy.rent.periods import covering, room_hours
+from proxy.rent.services import smspva_rent_services
+from proxy.rent.store import RentStore
+
+if TYPE_CHECKING:
+    from proxy.actions import Context, Trace
+
+log = structlog.get_logger("rent")
+
+RENT_LIST_SIZE = 10  # seeds/004:473: getRentList shows the last 10 numbers
+GONE = frozenset({Refusal.ORDER_EXPIRED, Refusal.ORDER_NOT_FOUND})
+FINISH, CANCEL = 1, 2  # seeds/002:840-845
+
+
+def error(message: RentError, info: dict[str, Any] | None = None) -> Answer:
+    """`{"status":"error","message":…}`, with `info` where the seed has one (004:497-499)."""
+    body: dict[str, Any] = {"status": "error", "message": message.value}
+    if info is not None:
+        body["info"] = info
+    return answers.json_answer(body, message.value)
+
+
+def phone_answer(rent: Rent) -> Answer:
+    """getRentNumber / continueRentNumber (seeds/002:766, 004:489)."""
+    end = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(rent.until))
+    body = {"status": "success", "phone": {"id": rent.id, "endDate": end, "number": rent.phone}}
+    return answers.json_answer(body, "RENT_NUMBER")
+
+
+def _codes(ctx: Context, provider: Provider, service: str, country: int) -> tuple[str, str] | None:
+    """The provider's rental service and country codes; SMSPVA numbers rentals apart."""
+    if provider.kind == "smspva":
+        code = smspva_rent_services().get(service)
+    else:
+        code = ctx.codes.provider_service(provider.kind, service)
+    place = ctx.codes.provider_country(provider.kind, country)
+    return (code, place) if code and place else None
+
+
+def _from_upstream(ctx: Context, provider: Provider) -> Callable[[str], str | None]:
+    if provider.kind == "smspva":
+        reverse = {opt: code for code, opt in smspva_rent_services().items()}
+        return reverse.get
+    return lambda code: ctx.codes.service_from_provider(provider.kind, code)
+
+
+async def services_and_countries(
+    ctx: Context, tenant: TenantSettings, request: GetRentServicesAndCountries
+) -> Answer:
+    """Rental prices for `hours` in one country, cheapest stocked offer per service."""
+    found: dict[str, list[tuple[Decimal, int]]] = {}
+    for name in tenant.providers:
+        provider = ctx.providers[name]
+        place = ctx.codes.provider_country(provider.kind, request.country)
+        if place is None or request.hours > provider.max_rent_hours:
+            continue
+        try:
+            offers = await provider.rent_offers(place, request.hours)
+        except ProviderError as exc:
+            log.warning("rent_offers_unavailable", provider=name, error=str(exc))
+            continue
+        ours = _from_upstream(ctx, provider)
+        for code, offer in offers.items():
+            service = ours(code)
+            if service is None:
+                continue
+            cost = ctx.money.client_price(
+                offer.price, provider.currency, tenant.currency, tenant.markup
+            )
+            found.setdefault(service, []).append((cost, offer.count or 0))
+    services = {}
+    for service, options in sorted(found.items()):
+        stocked = [cost for cost, count in options if count > 0] or [c for c, _ in options]
+        services[service] = {"cost": float(min(stocked)), "quant": sum(n for _, n in options)}
+    body = {
+        "countries": {str(request.country): request.country},
+        "operators": {"0": "any"},  # neither upstream rents by operator
+        "services": services,
+        "currency": answers.currency_number(tenant.currency),  # seeds/004:410
+    }
+    return answers.json_answer(body, "RENT_SERVICES")
+
+
+async def rent_number(
+    ctx: Context, tenant: TenantSettings, request: GetRentNumber, trace: Trace
+) -> Answer:
+    """Rent from the tenant's providers in order; the first that sells wins."""
+    if ctx.codes.service(request.service) is None:
+        return error(RentError.BAD_SERVICE)
+    candidates, longest, sellers = [], 0, 0
+    for name in tenant.providers:
+        provider = ctx.providers[name]
+        codes = _codes(ctx, provider, request.service, request.country)
+        sellers += _codes(ctx, provider, request.service, 0) is not None
+        if codes is None:
+            continue
+        if request.hours > provider.max_rent_hours:
+            longest = max(longest, provider.max_rent_hours)
+            continue
+        candidates.append((provider, codes))
+    if not candidates:
+        if longest:
+            return error(RentError.MAX_HOURS_EXCEED, {"max": longest})
+        return error(RentError.NO_NUMBERS if sellers else RentError.BAD_SERVICE)
+    rents = RentStore.beside(ctx.store)
+    rent_id = await ctx.store.next_id()
+    refusals: list[Refusal] = []
+    for provider, (code, place) in candidates:
+        asked = {"tenant": tenant.name, "provider": provider.name, "service": request.service}
+        await rents.begin(rent_id, {**asked, "hours": str(request.hours)})
+        try:
+            bought = await provider.rent(code, place, request.hours)
+        except ProviderRefused as exc:
+            refusals.append(exc.refusal)
+            continue
+        except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
+            await rents.give_up(rent_id, unknown=str(exc))
+            return error(RentError.SERVER_ERROR)
+        except ProviderError:
+            continue
+        rent = Rent(
+            id=rent_id,
+            tenant=tenant.name,
+            provider=provider.name,
+            order_id=bought.order_id,
+            service=request.service,
+            upstream_service=code,
+            upstream_country=place,
+            country=request.country,
+            phone=bought.phone,
+            created=ctx.clock(),
+            until=bought.until,
+        )
+        await rents.save(rent, new=True)
+        trace.activation_id, trace.provider = rent.id, provider.name
+        log.info("rented", provider=provider.name, rent=rent.id, hours=request.hours)
+        return phone_answer(rent)
+    await rents.give_up(rent_id)
+    if refusals and all(r is Refusal.NO_BALANCE for r in refusals):
+        return error(RentError.NO_BALANCE)
+    if refusals and all(r is Refusal.BAD_SERVICE for r in refusals):
+        return error(RentError.BAD_SERVICE)
+    return error(RentError.NO_NUMBERS)
+
+
+async def _owned(ctx: Context, tenant: TenantSettings, rent_id: int) -> Rent | None:
+    """The rental if it exists and is this tenant's: foreign ids look like unknown ones."""
+    rent = await RentStore.beside(ctx.store).load(rent_id)
+    return rent if rent is not None and rent.tenant == tenant.name else None
+
+
+async def _change(ctx: Context, rent_id: int, change: Callable[[Rent], Rent]) -> Rent:
+    """Read-modify-write under the id's lock (ids are shared with activations: never both)."""
+    rents = RentStore.beside(ctx.store)
+    async with ctx.store.locked(rent_id):
+        fresh = await rents.load(rent_id)
+        if fresh is None:
+            raise LookupError(rent_id)
+        changed = change(fresh)
+        if changed != fresh:
+            await rents.save(changed)
+        return changed
+
+
+def _finished(rent: Rent) -> Rent:
+    return replace(rent, status=RentStatus.FINISHED) if rent.status is RentStatus.ACTIVE else rent
+
+
+def _merged(rent: Rent, messages: tuple[RentMessage, ...], now: float) -> Rent:
+    """The rental with the upstream's further SMS; VAK gives no time, so first sight is it."""
+    if len(messages) <= len(rent.messages) or rent.status is not RentStatus.ACTIVE:
+        return rent
+    new = tuple(RentSms(m.sender, m.text, m.date or now) for m in messages[len(rent.messages) :])
+    return replace(rent, messages=rent.messages + new)
+
+
+async def refresh(ctx: Context, rent: Rent, *, force: bool = False, wake: bool = True) -> Rent:
+    """Bring an active rental up to date, asking upstream at most once per poll interval; an
+    idle SMSPVA number is activated first (`wake`), as only active numbers get SMS (001:23)."""
+    now = ctx.clock()
+    current = rent.current(now)
+    if current.status is not RentStatus.ACTIVE:
+        return await _change(ctx, rent.id, lambda r: r.current(now)) if current != rent else rent
+    provider = ctx.providers.get(rent.provider)
+    rents = RentStore.beside(ctx.store)
+    if provider is None or not (force or await rents.claim_poll(rent.id, provider.poll_interval)):
+        return current
+    try:
+        if wake and await provider.rent_state(rent.order_id) is RentState.INACTIVE:
+            try:
+                await provider.rent_activate(rent.order_id)
+            except ProviderRefused as exc:
+                if exc.refusal is not Refusal.WAIT_SMS:  # already waking up: fine
+                    raise
+        messages = await provider.rent_messages(rent.order_id)
+    except ProviderRefused as exc:
+        if exc.refusal in GONE:  # expired or deleted upstream: the rental is over
+            return await _change(ctx, rent.id, _finished)
+        log.warning("rent_poll_refused", provider=provider.name, refusal=exc.refusal.value)
+        return current
+    except ProviderError as exc:
+        log.warning("rent_poll_failed", provider=provider.name, error=str(exc))
+        return current
+    return await _change(ctx, rent.id, lambda r: _merged(r, messages, ctx.clock()))
+
+
+async def rent_status(ctx: Context, tenant: TenantSettings, request: GetRentStatus) -> Answer:
+    """SMS newest first, `size` a page (seeds/004:440-441); an error word while there are none."""
+    rent = await _owned(ctx, tenant, request.rent_id)
+    if rent is None:
+        return error(RentError.INVALID_PHONE)
+    rent = await refresh(ctx, rent)
+    if rent.status is RentStatus.FINISHED:
+        return error(RentError.STATUS_FINISH)  # also a rental whose time ran out
+    if rent.status is RentStatus.CANCELLED:
+        return error(RentError.STATUS_CANCEL)
+    if not rent.messages:
+        return error(RentError.STATUS_WAIT_CODE)  # seeds/002:801: success only with an SMS
+    size = request.size or 10
+    newest = list(reversed(rent.messages))[request.page * size : (request.page + 1) * size]
+    values = {
+        str(i): {"phoneFrom": m.sender, "text": m.text, "service": rent.service,
+                 "date": answers.timestamp(m.date)}
+        for i, m in enumerate(newest)
+    }  # fmt: skip
+    body = {"status": "success", "quantity": str(len(rent.messages)), "values": values}
+    return answers.json_answer(body, "RENT_STATUS")
+
+
+async def set_rent_status(ctx: Context, tenant: TenantSettings, request: SetRentStatus) -> Answer:
+    """Finish (1) or cancel (2); no cancel once an SMS came, as SMSPVA then refunds nothing
+    (seeds/001:42-44; SMS-Activate's own limit is 20 minutes, 002:857)."""
+    rent = await _owned(ctx, tenant, request.rent_id)
+    if rent is None:
+        return error(RentError.INVALID_PHONE)
+    if request.status == CANCEL:
+        rent = await refresh(ctx, rent, force=True, wake=False)  # an unseen SMS forbids it
+    rents = RentStore.beside(ctx.store)
+    async with ctx.store.locked(rent.id):
+        fresh = await rents.load(rent.id)
+        if fresh is None:
+            return error(RentError.INVALID_PHONE)
+        rent = fresh.current(ctx.clock())
+        if rent != fresh:
+            await rents.save(rent)
+        if rent.status is RentStatus.FINISHED:
+            return error(RentError.ALREADY_FINISH)
+        if rent.status is RentStatus.CANCELLED:
+            return error(RentError.ALREADY_CANCEL)
+        if request.status == CANCEL and rent.messages:
+            return error(RentError.CANT_CANCEL)
+        provider = ctx.providers.get(rent.provider)
+        if provider is None:
+            return error(RentError.SERVER_ERROR)
+        try:
+            await provider.rent_end(rent.order_id)
+        except ProviderRefused as exc:
+            if exc.refusal in GONE:
+                await rents.save(_finished(rent))
+                return error(RentError.ALREADY_FINISH)
+            if exc.refusal is not Refusal.SMS_RECEIVED or request.status == CANCEL:
+                word = RentError.CANT_CANCEL
+                return error(
+                    word if exc.refusal is Refusal.SMS_RECEIVED else RentError.SERVER_ERROR
+                )
+            # VAK keeps a number that got a code until its 4 hours end (seeds/003:1185)
+        except ProviderError as exc:
+            log.warning("rent_end_failed", provider=provider.name, error=str(exc))
+            return error(RentError.SERVER_ERROR)
+        status = RentStatus.FINISHED if request.status == FINISH else RentStatus.CANCELLED
+        await rents.save(replace(rent, status=status))
+    return answers.json_answer({"status": "success"}, "RENT_STATUS_SET")
+
+
+async def rent_list(ctx: Context, tenant: TenantSettings) -> Answer:
+    """The tenant's current rentals, newest first, the last 10 (seeds/004:473)."""
+    now = ctx.clock()
+    rents = await RentStore.beside(ctx.store).listed(tenant.name)
+    current = [r for r in rents if r.current(now).status is RentStatus.ACTIVE][:RENT_LIST_SIZE]
+    if not current:
+        return error(RentError.NO_NUMBERS)  # seeds/004:484
+    values = {str(i): {"id": str(r.id), "phone": r.phone} for i, r in enumerate(current)}
+    return answers.json_answer({"status": "success", "values": values}, "RENT_LIST")
+
+
+async def _extendable(
+    ctx: Context, tenant: TenantSettings, rent_id: int, hours: int
+) -> tuple[Rent, Provider] | Answer:
+    """The rental and its provider when `hours` may be added now, or the error to answer.
+
+    SMSPVA prolongs only in the last 7 days and up to 90 days from now (seeds/001:25-31): before
+    that window the hours that may be added are 0, so MAX_HOURS_EXCEED says `max` 0. A rental
+    that is over cannot be extended (RENT_DIE; SMS-Activate re-orders it, 004:491, we do not).
+    """
+    rent = await _owned(ctx, tenant, rent_id)
+    if rent is None:
+        return error(RentError.INVALID_PHONE)
+    now = ctx.clock()
+    provider = ctx.providers.get(rent.provider)
+    if rent.current(now).status is not RentStatus.ACTIVE:
+        return error(RentError.RENT_DIE)
+    if provider is None or not provider.extends_rents:
+        return error(RentError.RENT_DIE)  # VAK-SMS rents cannot be extended (003:451)
+    room = room_hours(rent.until, now)
+    if covering(hours).days * 24 > room:
+        return error(RentError.MAX_HOURS_EXCEED, {"max": room})
+    return rent, provider
+
+
+async def continue_rent(
+    ctx: Context, tenant: TenantSettings, request: ContinueRentNumber
+) -> Answer:
+    """Prolong by the covering period; answered like getRentNumber with the new end."""
+    checked = await _extendable(ctx, tenant, request.rent_id, request.hours)
+    if isinstance(checked, Answer):
+        return checked
+    rent, provider = checked
+    async with ctx.store.locked(rent.id):
+        try:
+            added = await provider.rent_prolong(rent.order_id, request.hours)
+        except ProviderRefused as exc:
+            if exc.refusal in GONE:
+                await RentStore.beside(ctx.store).save(_finished(rent))
+                return error(RentError.RENT_DIE)
+            if exc.refusal is Refusal.NO_BALANCE:
+                return error(RentError.NO_BALANCE)
+            if exc.refusal in (Refusal.BAD_STATUS, Refusal.BAD_REQUEST):
+                return error(RentError.MAX_HOURS_EXCEED, {"max": 0})  # the upstream's clock
+            return error(RentError.SERVER_ERROR)
+        except ProviderError as exc:
+            log.warning("rent_prolong_failed", provider=provider.name, error=str(exc))
+            return error(RentError.SERVER_ERROR)
+        rents = RentStore.beside(ctx.store)
+        fresh = await rents.load(rent.id) or rent
+        longer = replace(fresh, until=fresh.until + added)
+        await rents.save(longer)
+    return phone_answer(longer)
+
+
+async def continue_price(
+    ctx: Context, tenant: TenantSettings, request: GetContinueRentPriceNumber
+) -> Answer:
+    """What continueRentNumber would cost: the upstream's day price x the covering days."""
+    checked = await _extendable(ctx, tenant, request.rent_id, request.hours)
+    if isinstance(checked, Answer):
+        return checked
+    rent, provider = checked
+    try:
+        offers = await provider.rent_offers(rent.upstream_country, request.hours)
+    except ProviderError as exc:
+        log.warning("rent_offers_unavailable", provider=provider.name, error=str(exc))
+        return error(RentError.SERVER_ERROR)
+    offer = offers.get(rent.upstream_service)
+    if offer is None:
+        return error(RentError.SERVER_ERROR)
+    price = ctx.money.client_price(offer.price, provider.currency, tenant.currency, tenant.markup)
+    body = {
+        "status": "success",
+        "price": float(price),
+        "currency": answers.currency_number(tenant.currency),  # seeds/004:517
+    }
+    return answers.json_answer(body, "RENT_PRICE")
+
+
+async def perform_rent(
+    ctx: Context, tenant: TenantSettings, request: RentRequest, trace: Trace
+) -> Answer:
+    """Run one of the rent actions."""
+    match request:
+        case RentRefused():
+            return error(RentError(request.message))
+        case GetRentServicesAndCountries():
+            return await services_and_countries(ctx, tenant, request)
+        case GetRentNumber():
+            return await rent_number(ctx, tenant, request, trace)
+        case GetRentStatus():
+            trace.activation_id = request.rent_id
+            return await rent_status(ctx, tenant, request)
+        case SetRentStatus():
+            trace.activation_id = request.rent_id
+            return await set_rent_status(ctx, tenant, request)
+        case GetRentList():
+            return await rent_list(ctx, tenant)
+        case ContinueRentNumber():
+            trace.activation_id = request.rent_id
+            return await continue_rent(ctx, tenant, request)
+        case GetContinueRentPriceNumber():
+            return await continue_price(ctx, tenant, request)

@@ -1,0 +1,145 @@
+"""Rentals in Redis: one hash per rental, a per-tenant index, kept until `until` + retention."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+
+from proxy.rent.model import Rent, RentSms, RentStatus
+from proxy.store.activations import ActivationStore, mapped
+from proxy.store.keys import Keys
+
+INTENT = "sending"  # a rental asked upstream, its outcome not yet recorded
+UNKNOWN = "unknown"  # asked upstream, no usable answer: kept for the operator to look at
+FIELDS = (
+    "tenant", "provider", "order_id", "service", "upstream_service", "upstream_country",
+    "country", "phone", "created", "until", "status", "messages",
+)  # fmt: skip
+
+
+def encode(rent: Rent) -> dict[str, str]:
+    messages = [[m.sender, m.text, m.date] for m in rent.messages]
+    return {
+        "tenant": rent.tenant,
+        "provider": rent.provider,
+        "order_id": rent.order_id,
+        "service": rent.service,
+        "upstream_service": rent.upstream_service,
+        "upstream_country": rent.upstream_country,
+        "country": str(rent.country),
+        "phone": rent.phone,
+        "created": repr(rent.created),
+        "until": repr(rent.until),
+        "status": rent.status.value,
+        "messages": json.dumps(messages),
+    }
+
+
+def decode(rent_id: int, fields: dict[str, str]) -> Rent | None:
+    """The rental, or None for an intent (a purchase never recorded) or a foreign record."""
+    if fields.get("status") not in tuple(RentStatus) or any(f not in fields for f in FIELDS):
+        return None
+    return Rent(
+        id=rent_id,
+        tenant=fields["tenant"],
+        provider=fields["provider"],
+        order_id=fields["order_id"],
+        service=fields["service"],
+        upstream_service=fields["upstream_service"],
+        upstream_country=fields["upstream_country"],
+        country=int(fields["country"]),
+        phone=fields["phone"],
+        created=float(fields["created"]),
+        until=float(fields["until"]),
+        status=RentStatus(fields["status"]),
+        messages=tuple(
+            RentSms(str(s), str(t), float(d)) for s, t, d in json.loads(fields["messages"])
+        ),
+    )
+
+
+class RentStore:
+    """The one place that knows how rentals live in Redis; ids come from the activation counter,
+    so a rental id never names an activation too."""
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, retention: float) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.retention = retention
+
+    @classmethod
+    def beside(cls, activations: ActivationStore) -> RentStore:
+        """A rental store on the activation store's Redis, prefix and retention."""
+        return cls(activations.redis, activations.keys, activations.retention)
+
+    def _ttl(self, until: float) -> int:
+        return max(60, int(until - time.time() + self.retention))
+
+    @mapped
+    async def begin(self, rent_id: int, fields: dict[str, str]) -> None:
+        """Record what is about to be asked upstream, before asking (crash safety)."""
+        key = self.keys.rent(rent_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=_mapping({**fields, "status": INTENT}))
+            pipe.expire(key, self._ttl(time.time()))
+            await pipe.execute()
+
+    @mapped
+    async def give_up(self, rent_id: int, *, unknown: str | None = None) -> None:
+        """Forget an intent the upstream refused; keep one whose outcome is unknown."""
+        if unknown is None:
+            await self.redis.delete(self.keys.rent(rent_id))
+        else:
+            await self.redis.hset(
+                self.keys.rent(rent_id), mapping=_mapping({"status": UNKNOWN, "error": unknown})
+            )
+
+    @mapped
+    async def save(self, rent: Rent, *, new: bool = False) -> None:
+        key = self.keys.rent(rent.id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping=_mapping(encode(rent)))
+            pipe.expire(key, self._ttl(rent.until))
+            if new:
+                index = self.keys.tenant_rents(rent.tenant)
+                pipe.zadd(index, {str(rent.id): rent.created})
+                pipe.expire(index, self._ttl(rent.until))
+            await pipe.execute()
+
+    @mapped
+    async def load(self, rent_id: int) -> Rent | None:
+        fields = cast("dict[str, str]", await self.redis.hgetall(self.keys.rent(rent_id)))
+        return decode(rent_id, fields) if fields else None
+
+    @mapped
+    async def listed(self, tenant: str) -> list[Rent]:
+        """The tenant's rentals still on record, newest first; ids whose record is gone are
+        dropped from the index."""
+        index = self.keys.tenant_rents(tenant)
+        ids = [int(i) for i in cast("list[str]", await self.redis.zrevrange(index, 0, -1))]
+        rents, gone = [], []
+        for rent_id in ids:
+            rent = await self.load(rent_id)
+            if rent is None:
+                gone.append(str(rent_id))
+            else:
+                rents.append(rent)
+        if gone:
+            await self.redis.zrem(index, *gone)
+        return rents
+
+    @mapped
+    async def claim_poll(self, rent_id: int, interval: float) -> bool:
+        """True for exactly one caller per interval, across every replica."""
+        claimed = await self.redis.set(
+            self.keys.rent_poll_claim(rent_id), "1", nx=True, px=max(1, int(interval * 1000))
+        )
+        return bool(claimed)
+
+
+def _mapping(fields: dict[str, str]) -> dict[Any, Any]:
+    """redis-py's hset wants a Mapping invariant in its key type; ours are plain str."""
+    return cast("dict[Any, Any]", fields)
