@@ -421,7 +421,8 @@ def _rent_id(params: Params) -> int:
 
 
 def _rent_hours(params: Params) -> int:
-    text = params.get("rent_time", "").strip()
+    # seeds/002:713 names it rent_time; the official Python module sends `time` (002's `$time`)
+    text = (params.get("rent_time") or params.get("time") or "").strip()
     if not text:
         return RENT_HOURS
     if not text.isdigit() or int(text) < RENT_HOURS:
