@@ -130,3 +130,21 @@ def test_unreadable_file(tmp_path: Path) -> None:
     bad.write_text("[server\n")
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(bad, environ={})
+
+
+def test_deploy_files_hold_valid_configs(tmp_path: Path) -> None:
+    """The Kubernetes ConfigMap's TOML loads (secrets come from the Secret's environment)."""
+    import textwrap
+
+    manifest = (EXAMPLE.parent / "kubernetes" / "smsproxy.yaml").read_text()
+    block = manifest.split("smsproxy.toml: |\n", 1)[1].split("\n---", 1)[0]
+    config = tmp_path / "smsproxy.toml"
+    config.write_text(textwrap.dedent(block))
+    settings = load_settings(config, environ={"SMSPROXY_PROVIDERS__SMSPVA__API_KEY": "k"})
+    assert settings.redis.url == "redis://redis:6379/0"
+    assert settings.providers["smspva"].api_key == "k"
+    assert Tenants(settings.tenants).authenticate("change-me") is not None
+    unit = (EXAMPLE.parent / "smsproxy.service").read_text()
+    assert "ExecStart=/opt/smsproxy/venv/bin/smsproxy serve" in unit
+    dockerfile = (EXAMPLE.parent / "Dockerfile").read_text()
+    assert 'CMD ["smsproxy", "serve"' in dockerfile
