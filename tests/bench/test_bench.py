@@ -69,7 +69,8 @@ def test_short_run_reports_every_documented_key() -> None:
 
     redis = result["redis"]
     assert redis["activations"] == activations["created"]
-    assert redis["used_memory_delta"] > 0 and redis["activation_key_bytes"] > 0
+    # used_memory moves with buffers and expiries too: in a 3 s run its delta may even be < 0
+    assert isinstance(redis["used_memory_delta"], int) and redis["activation_key_bytes"] > 0
     assert redis["keys_bytes_per_activation"] > 0 and redis["keys"]
 
     throughput = result["throughput"]
