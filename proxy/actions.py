@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -40,6 +40,8 @@ from proxy.providers.base import Poll, PollState, Provider, ProviderError, Provi
 from proxy.rent.actions import perform_rent
 from proxy.repeats import perform_repeat
 from proxy.store.activations import ActivationStore
+from proxy.store.rmw import change_locked
+from proxy.webhooks import Notifier
 
 log = structlog.get_logger("actions")
 
@@ -57,6 +59,7 @@ class Context:
     metrics: Metrics
     health: Health
     settings: RoutingSettings
+    notifier: Notifier
     clock: Callable[[], float] = time.time
 
 
@@ -152,25 +155,32 @@ async def refresh(ctx: Context, act: Activation, *, upstream: bool = True) -> Ac
     except ProviderError as exc:
         log.warning("poll_failed", provider=provider.name, error=str(exc))
         return act
-    updated = await _apply(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
-    if updated.messages and not act.messages:
-        ctx.metrics.codes.labels(updated.provider).inc()
-        await ctx.store.count_code(updated)
+    before, updated = await _change(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
+    if len(updated.messages) > len(before.messages):
+        if not before.messages:
+            ctx.metrics.codes.labels(updated.provider).inc()
+            await ctx.store.count_code(updated)
+        await ctx.notifier.activation(before, updated)
     return updated
+
+
+def _change(
+    ctx: Context, activation_id: int, change: Callable[[Activation], Activation]
+) -> Awaitable[tuple[Activation, Activation]]:
+    """Read-modify-write under the activation's lock: (as it was, as it is)."""
+    return change_locked(
+        ctx.store.locked(activation_id),
+        lambda: ctx.store.load(activation_id, fresh=True),
+        ctx.store.save,
+        change,
+    )
 
 
 async def _apply(
     ctx: Context, activation_id: int, change: Callable[[Activation], Activation]
 ) -> Activation:
     """Read-modify-write under the activation's lock, so concurrent changes are not lost."""
-    async with ctx.store.locked(activation_id):
-        fresh = await ctx.store.load(activation_id, fresh=True)
-        if fresh is None:
-            raise LookupError(activation_id)
-        changed = change(fresh)
-        if changed != fresh:
-            await ctx.store.save(changed)
-        return changed
+    return (await _change(ctx, activation_id, change))[1]
 
 
 async def set_status(

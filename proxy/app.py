@@ -51,6 +51,7 @@ from proxy.store.activations import ActivationStore, StoreError
 from proxy.store.cache import RecordCache
 from proxy.store.keys import Keys
 from proxy.tenants import Tenants
+from proxy.webhooks import Notifier, Outbox, Sender
 
 log = structlog.get_logger("request")
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> Starlette:
             structlog.get_logger("redis").info("embedded_redis_started", url=url)
         redis = connect_redis(url)
         client = make_client()
+        hooks = httpx.AsyncClient(follow_redirects=False)  # webhooks: apart from upstream calls
         warming: asyncio.Task[None] | None = None
         cache: RecordCache | None = None
         state: State | None = None
@@ -89,7 +91,11 @@ def create_app(settings: Settings) -> Starlette:
             if cache is not None:
                 await cache.start()
             if settings.routing.poller:
-                poller = Poller(state["ctx"], settings.providers)
+                ctx = state["ctx"]
+                secrets = {t.name: t.webhook_secret.encode() for t in settings.tenants
+                           if t.webhook_secret}  # fmt: skip
+                sender = Sender(ctx.notifier.outbox, hooks, secrets, ctx.metrics)
+                poller = Poller(ctx, settings.providers, sender)
                 polling = asyncio.create_task(poller.run())
             if settings.catalog.warm:
                 warming = asyncio.create_task(
@@ -110,6 +116,7 @@ def create_app(settings: Settings) -> Starlette:
             if cache is not None:
                 await cache.stop()
             await client.aclose()
+            await hooks.aclose()
             await redis.aclose(close_connection_pool=True)
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop)
@@ -184,6 +191,7 @@ def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncCl
         metrics=metrics,
         health=health,
         settings=settings.routing,
+        notifier=Notifier(Outbox(redis, keys), {t.name: t.webhook_url for t in settings.tenants}),
     )
     return State(ctx=ctx, tenants=Tenants(settings.tenants), redis=redis)
 

@@ -97,6 +97,9 @@ class TenantSettings:
     strategy: str = "priority"
     weights: Mapping[str, float] = field(default_factory=dict)
     routes: tuple[RouteRule, ...] = ()
+    webhook_url: str = ""  # a POST per SMS on its activations (seeds/002:251-268)
+    # signs each webhook POST (HMAC-SHA256 of the body); kept out of reprs and logs
+    webhook_secret: str = field(default="", repr=False)
 
     def strategy_for(self, service: str, country: int) -> str:
         """The most specific rule that matches wins; then the tenant's default."""
@@ -394,6 +397,9 @@ def _tenant(
         if chosen not in STRATEGIES:
             raise ConfigError(f"{where}.{name_}: strategy must be one of {STRATEGIES}")
     weights = {str(k): float(v) for k, v in _section(body, "weights").items()}
+    webhook_url = str(body.get("webhook_url", ""))
+    if webhook_url and not webhook_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}.webhook_url must be an http(s) URL")
     return TenantSettings(
         name=str(name),
         key_sha256=digest,
@@ -403,6 +409,8 @@ def _tenant(
         strategy=strategy,
         weights=weights,
         routes=tuple(routes),
+        webhook_url=webhook_url,
+        webhook_secret=str(body.get("webhook_secret", "")),
     )
 
 

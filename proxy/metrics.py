@@ -3,7 +3,7 @@
 Names (all prefixed `smsproxy_`): requests by action and answer word, request latency,
 upstream calls by provider/endpoint/outcome and their latency, failovers, breaker state,
 active activations, codes received, refunds, client polls and upstream polls (their ratio is
-the poll saving), and the cancel rate per provider account.
+the poll saving), the cancel rate per provider account, and webhook POSTs by outcome.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ class Metrics:
         self.poll_savings = Gauge(
             "smsproxy_poll_savings", "Client polls per upstream poll, since start", registry=r
         )
+        self.webhooks = Counter(
+            "smsproxy_webhooks", "Webhook POST attempts by outcome (delivered, retry, abandoned)",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.cancel_rate = Gauge(
             "smsproxy_cancel_rate", "Share of an account's recent numbers that were cancelled",
             ["provider"], registry=r,

@@ -5,14 +5,18 @@ period if it dies), takes the activations whose poll is due from one sorted set,
 upstream at its provider's interval, and gives back numbers that got no SMS before their refund
 window closes (SMSPVA: block before 580 s, seeds/000:18, 382; VAK-SMS: end). Codes are thus seen
 even when the client has gone quiet, and getStatus is a read for every client.
+
+The lease holder also watches rentals that have a webhook (waking idle SMSPVA numbers), sends
+the webhooks owed (`proxy.webhooks`), and settles purchase and rental intents left by a crash.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
@@ -22,7 +26,13 @@ from proxy.config import ProviderSettings
 from proxy.lifecycle import Activation
 from proxy.providers.base import Provider, ProviderError, ProviderRefused, Refusal
 from proxy.reconciler import reconcile
+from proxy.rent.actions import refresh as refresh_rent
+from proxy.rent.model import RentStatus
+from proxy.rent.reconciler import reconcile_rents
+from proxy.rent.store import RentStore
 from proxy.store.activations import StoreError
+from proxy.store.schedule import PollSchedule
+from proxy.webhooks import Sender
 
 log = structlog.get_logger("poller")
 
@@ -31,14 +41,25 @@ TICK = 0.05  # how often the lease holder looks for due activations
 BATCH = 200
 CONCURRENCY = 20
 MIN_SAMPLE = 5  # numbers issued before a cancel rate means anything
+WEBHOOK_TICK = 0.2  # how often the lease holder looks for webhooks due
 
 
 class Poller:
     """Runs in every replica; works only while it holds the lease."""
 
-    def __init__(self, ctx: Context, providers: Mapping[str, ProviderSettings]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        providers: Mapping[str, ProviderSettings],
+        sender: Sender | None = None,
+    ) -> None:
         self.ctx = ctx
         self.provider_settings = providers
+        self.sender = sender
+        self.rents = RentStore.beside(ctx.store)
+        keys = ctx.store.keys
+        self.activations = PollSchedule(ctx.store.redis, keys.active_all())
+        self.watched_rents = PollSchedule(ctx.store.redis, keys.rents_watched())
         self.holder = uuid.uuid4().hex
         self.leading = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
@@ -61,56 +82,106 @@ class Poller:
         return rates
 
     async def run(self) -> None:
-        """Until cancelled: hold or wait for the lease, and sweep what is due."""
+        """Until cancelled: hold or wait for the lease, and sweep what is due. Webhooks go
+        out from a task of their own, so a slow receiver never delays a poll."""
+        delivering = asyncio.create_task(self._deliver()) if self.sender else None
+        try:
+            while True:
+                try:
+                    await self._round()
+                except StoreError as exc:
+                    log.warning("poller_store_failed", error=str(exc))
+                await asyncio.sleep(TICK)
+        finally:
+            if delivering is not None:
+                delivering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivering
+
+    async def _round(self) -> None:
+        leading = await self.ctx.store.lease(self.holder, LEASE_TTL)
+        if leading != self.leading:
+            log.info("poller_lease", leading=leading, holder=self.holder[:8])
+            self.leading = leading
+        if not leading:
+            return
+        await self.sweep()
+        await self.sweep_rents()
+        if time.monotonic() >= self._next_rate_check:
+            self._next_rate_check = time.monotonic() + self.ctx.settings.cancel_rate_every
+            await self.check_cancel_rates()
+            await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Settle purchase and rental intents a crash or an unanswered call left behind."""
+        settled = await reconcile(self.ctx)
+        if any(settled[k] for k in ("refunded", "nothing_bought")):
+            log.info("intents_reconciled", **settled)
+        rented = await reconcile_rents(self.ctx)
+        if any(rented[k] for k in ("refunded", "nothing_bought")):
+            log.info("rent_intents_reconciled", **rented)
+
+    async def _deliver(self) -> None:
+        assert self.sender is not None
         while True:
-            try:
-                leading = await self.ctx.store.lease(self.holder, LEASE_TTL)
-                if leading != self.leading:
-                    log.info("poller_lease", leading=leading, holder=self.holder[:8])
-                    self.leading = leading
-                if leading:
-                    await self.sweep()
-                    if time.monotonic() >= self._next_rate_check:
-                        every = self.ctx.settings.cancel_rate_every
-                        self._next_rate_check = time.monotonic() + every
-                        await self.check_cancel_rates()
-                        settled = await reconcile(self.ctx)
-                        if any(settled[k] for k in ("refunded", "nothing_bought")):
-                            log.info("intents_reconciled", **settled)
-            except StoreError as exc:
-                log.warning("poller_store_failed", error=str(exc))
-            await asyncio.sleep(TICK)
+            if self.leading:
+                try:
+                    await self.sender.send_due(self.ctx.clock())
+                except StoreError as exc:
+                    log.warning("webhooks_store_failed", error=str(exc))
+            await asyncio.sleep(WEBHOOK_TICK)
 
     async def sweep(self) -> int:
         """One pass over the due activations; returns how many it handled."""
-        due = await self.ctx.store.due(self.ctx.clock(), BATCH)
-        await asyncio.gather(*(self._one(activation_id) for activation_id in due))
+        return await self._sweep(self.activations, self._visit, "activation")
+
+    async def sweep_rents(self) -> int:
+        """One pass over the watched rentals that are due; returns how many it handled."""
+        return await self._sweep(self.watched_rents, self._visit_rent, "rent")
+
+    async def _sweep(
+        self, schedule: PollSchedule, visit: Callable[[int], Awaitable[None]], kind: str
+    ) -> int:
+        due = await schedule.due(self.ctx.clock(), BATCH)
+
+        async def one(record_id: int) -> None:
+            async with self._slots:
+                try:
+                    await visit(record_id)
+                except (StoreError, LookupError) as exc:
+                    log.warning("poller_visit_failed", kind=kind, id=record_id, error=str(exc))
+
+        await asyncio.gather(*(one(record_id) for record_id in due))
         return len(due)
 
-    async def _one(self, activation_id: int) -> None:
-        async with self._slots:
-            try:
-                await self._visit(activation_id)
-            except (StoreError, LookupError) as exc:
-                log.warning("poller_visit_failed", activation_id=activation_id, error=str(exc))
+    async def _visit_rent(self, rent_id: int) -> None:
+        rent = await self.rents.load(rent_id)
+        provider = self.ctx.providers.get(rent.provider) if rent else None
+        if rent is not None and provider is not None:
+            rent = await refresh_rent(self.ctx, rent)
+            if rent.status is RentStatus.ACTIVE:
+                next_at = self.ctx.clock() + provider.poll_interval
+                await self.watched_rents.reschedule(rent_id, next_at)
+                return
+        await self.watched_rents.forget(rent_id)
 
     async def _visit(self, activation_id: int) -> None:
         ctx = self.ctx
         act = await ctx.store.load(activation_id)
         if act is None or not act.state.active:
-            await ctx.store.forget(activation_id)
+            await self.activations.forget(activation_id)
             return
         provider = ctx.providers.get(act.provider)
         if provider is None:
-            await ctx.store.forget(activation_id)
+            await self.activations.forget(activation_id)
             return
         act = await refresh(ctx, act)
         if act.state.active and self._refund_due(act):
             act = await self._refund(act, provider)
         if act.state.active:
-            await ctx.store.reschedule(activation_id, ctx.clock() + provider.poll_interval)
+            await self.activations.reschedule(activation_id, ctx.clock() + provider.poll_interval)
         else:
-            await ctx.store.forget(activation_id)
+            await self.activations.forget(activation_id)
 
     def _refund_due(self, act: Activation) -> bool:
         settings = self.provider_settings.get(act.provider)

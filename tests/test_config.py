@@ -148,3 +148,12 @@ def test_deploy_files_hold_valid_configs(tmp_path: Path) -> None:
     assert "ExecStart=/opt/smsproxy/venv/bin/smsproxy serve" in unit
     dockerfile = (EXAMPLE.parent / "Dockerfile").read_text()
     assert 'CMD ["smsproxy", "serve"' in dockerfile
+
+
+def test_webhook_settings() -> None:
+    hooked = minimal(webhook_url="https://hooks.example/x", webhook_secret="hunter2")
+    tenant = settings_from_dict(hooked).tenants[0]
+    assert tenant.webhook_url == "https://hooks.example/x" and tenant.webhook_secret == "hunter2"
+    assert "hunter2" not in repr(tenant)
+    with pytest.raises(ConfigError, match="webhook_url"):
+        settings_from_dict(minimal(webhook_url="ftp://x"))

@@ -27,6 +27,7 @@ from proxy.providers.base import (
     Purchase,
     Refusal,
     RentMessage,
+    RentOrder,
     RentPurchase,
     RentState,
     RequestNotSent,
@@ -163,8 +164,13 @@ class GuardedProvider:
     async def rent_offers(self, country: str, hours: int) -> dict[str, Offer]:
         return await self._call("rent_offers", lambda: self.inner.rent_offers(country, hours))
 
-    async def rent(self, service: str, country: str, hours: int) -> RentPurchase:
-        return await self._call("rent", lambda: self.inner.rent(service, country, hours))
+    async def rent(
+        self, service: str, country: str, hours: int, operator: str | None = None
+    ) -> RentPurchase:
+        return await self._call("rent", lambda: self.inner.rent(service, country, hours, operator))
+
+    async def rent_orders(self) -> list[RentOrder] | None:
+        return await self._call("rent_orders", self.inner.rent_orders)
 
     async def rent_state(self, order_id: str) -> RentState:
         return await self._call("rent_state", lambda: self.inner.rent_state(order_id))

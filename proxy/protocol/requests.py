@@ -177,11 +177,14 @@ class GetRentServicesAndCountries:
 
 @dataclass(frozen=True, slots=True)
 class GetRentNumber:
-    """getRentNumber (seeds/002:738-785): `operator` and `url` (webhook) are accepted, unused."""
+    """getRentNumber (seeds/002:738-785): `operator` narrows where the upstream can (VAK-SMS);
+    `url` receives a POST per SMS (the webhook, seeds/002:251-268)."""
 
     service: str
     hours: int
     country: int
+    operators: tuple[str, ...] = ()
+    url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +277,12 @@ def _get_balance(params: Params) -> GetBalance:
     return GetBalance()
 
 
+def _operators(params: Params) -> tuple[str, ...]:
+    """`operator=a,b`, lower-cased; `any` means no filter (seeds/002:36)."""
+    names = (op.strip().lower() for op in params.get("operator", "").split(","))
+    return tuple(name for name in names if name and name != "any")
+
+
 def _get_number(params: Params, *, v2: bool) -> GetNumber:
     service = params.get("service", "").strip()
     if not service:
@@ -288,11 +297,7 @@ def _get_number(params: Params, *, v2: bool) -> GetNumber:
         country = int(country_text)
     except ValueError:
         raise ProtocolError(Word.NO_NUMBERS, f"country {country_text!r}") from None
-    operators = tuple(
-        op.strip().lower()
-        for op in params.get("operator", "").split(",")
-        if op.strip() and op.strip().lower() != "any"  # seeds/002:36: any means no filter
-    )
+    operators = _operators(params)
     order_id = (params.get("orderId", "").strip() or None) if v2 else None
     return GetNumber(
         service=service,
@@ -445,7 +450,9 @@ def _rent_number(params: Params) -> GetRentNumber:
     service = params.get("service", "").strip()
     if not service:
         raise _RentInvalid("BAD_SERVICE")  # seeds/002:776: service not specified
-    return GetRentNumber(service, _rent_hours(params), _rent_country(params))
+    operators = _operators(params)
+    url = params.get("url", "").strip()
+    return GetRentNumber(service, _rent_hours(params), _rent_country(params), operators, url)
 
 
 def _set_rent_status(params: Params) -> SetRentStatus:

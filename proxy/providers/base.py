@@ -178,6 +178,16 @@ class RentPurchase:
 
 
 @dataclass(frozen=True, slots=True)
+class RentOrder:
+    """One rental the upstream account holds (SMSPVA `orders`, seeds/001:125-156)."""
+
+    order_id: str
+    service: str  # the provider's rental service code
+    country: str  # the provider's country code
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
 class RentMessage:
     """One SMS that reached a rented number; `date` is a Unix time."""
 
@@ -250,8 +260,14 @@ class Provider(Protocol):
         """Stock and price of a rental of `hours`, by the provider's rental service code."""
         ...
 
-    async def rent(self, service: str, country: str, hours: int) -> RentPurchase:
+    async def rent(
+        self, service: str, country: str, hours: int, operator: str | None = None
+    ) -> RentPurchase:
         """Rent a number for at least `hours`; ProviderRefused on a definite no."""
+        ...
+
+    async def rent_orders(self) -> list[RentOrder] | None:
+        """The account's open rentals, or None where the upstream cannot list them."""
         ...
 
     async def rent_state(self, order_id: str) -> RentState:

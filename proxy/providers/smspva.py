@@ -26,6 +26,7 @@ from proxy.providers.base import (
     Purchase,
     Refusal,
     RentMessage,
+    RentOrder,
     RentPurchase,
     RentState,
     Sms,
@@ -226,6 +227,21 @@ def parse_rent_state(provider: str, body: Any, order_id: str) -> RentState:
     return RentState.UNLISTED
 
 
+def parse_rent_orders(provider: str, body: Any) -> list[RentOrder]:
+    """orders (seeds/001:125-156): every open rental, for the reconciler."""
+    data = rent_data(provider, "orders", body)
+    orders = []
+    for item in data if isinstance(data, list) else []:
+        if not isinstance(item, dict) or item.get("id") in (None, ""):
+            continue
+        until = item.get("until")
+        orders.append(
+            RentOrder(str(item["id"]), str(item.get("scode", "")), str(item.get("cname", "")),
+                      float(until) if isinstance(until, int | float) else 0.0)
+        )  # fmt: skip
+    return orders
+
+
 def parse_rent_sms(provider: str, body: Any) -> tuple[RentMessage, ...]:
     """sms (seeds/001:175-194): [{"text","sender","date"}], oldest first."""
     data = rent_data(provider, "sms", body)
@@ -356,13 +372,19 @@ class SmspvaProvider:
         body = await self._rent_call("getdata", country=country)
         return parse_rent_offers(self.name, body, covering(hours).days)
 
-    async def rent(self, service: str, country: str, hours: int) -> RentPurchase:
+    async def rent(
+        self, service: str, country: str, hours: int, operator: str | None = None
+    ) -> RentPurchase:
+        """create has no operator parameter (seeds/001:101-112): `operator` cannot narrow it."""
         period = covering(hours)
         body = await self._rent_call(
             "create", dtype=period.dtype, dcount=str(period.dcount), country=country,
             service=service,
         )  # fmt: skip
         return parse_rent(self.name, body)
+
+    async def rent_orders(self) -> list[RentOrder] | None:
+        return parse_rent_orders(self.name, await self._rent_call("orders"))
 
     async def rent_state(self, order_id: str) -> RentState:
         return parse_rent_state(self.name, await self._rent_call("orders"), order_id)

@@ -27,6 +27,7 @@ from proxy.providers.base import (
     Purchase,
     Refusal,
     RentMessage,
+    RentOrder,
     RentPurchase,
     RentState,
     Sms,
@@ -252,12 +253,22 @@ class VaksmsProvider:
         """The activation catalog: VAK prices no rent apart (seeds/003:451 names no price)."""
         return {} if hours > RENT_HOURS else await self.offers(country, None)
 
-    async def rent(self, service: str, country: str, hours: int) -> RentPurchase:
+    async def rent(
+        self, service: str, country: str, hours: int, operator: str | None = None
+    ) -> RentPurchase:
+        """getNumber&rent=true (seeds/003:451), with getNumber's `operator` where one is asked."""
         if hours > RENT_HOURS:
             raise ProviderRefused(self.name, Refusal.BAD_REQUEST, f"rents last {RENT_HOURS} h")
-        status, body = await self._call("getNumber", service=service, country=country, rent="true")
+        params = {"service": service, "country": country, "rent": "true"}
+        if operator:
+            params["operator"] = operator
+        status, body = await self._call("getNumber", **params)
         purchase = parse_number(self.name, status, body)
         return RentPurchase(purchase.order_id, purchase.phone, time.time() + RENT_HOURS * 3600)
+
+    async def rent_orders(self) -> list[RentOrder] | None:
+        """VAK-SMS lists no orders (SPEC-NOTES "VAK-SMS order list")."""
+        return None
 
     async def rent_state(self, order_id: str) -> RentState:
         """A VAK number receives SMS for its whole order: no upstream request."""

@@ -44,6 +44,8 @@ from proxy.rent.model import Rent, RentError, RentSms, RentStatus
 from proxy.rent.periods import covering, room_hours
 from proxy.rent.services import smspva_rent_services
 from proxy.rent.store import RentStore
+from proxy.store.rmw import change_locked
+from proxy.webhooks import usable_url
 
 if TYPE_CHECKING:
     from proxy.actions import Context, Trace
@@ -90,17 +92,21 @@ def _from_upstream(ctx: Context, provider: Provider) -> Callable[[str], str | No
 async def services_and_countries(
     ctx: Context, tenant: TenantSettings, request: GetRentServicesAndCountries
 ) -> Answer:
-    """Rental prices for `hours` in one country, cheapest stocked offer per service."""
+    """Rental prices for `hours` in one country, cheapest stocked offer per service;
+    OUT_OF_STOCK when the providers that answered have no number there (seeds/004:415)."""
     found: dict[str, list[tuple[Decimal, int]]] = {}
+    asked = failed = 0
     for name in tenant.providers:
         provider = ctx.providers[name]
         place = ctx.codes.provider_country(provider.kind, request.country)
         if place is None or request.hours > provider.max_rent_hours:
             continue
+        asked += 1
         try:
             offers = await provider.rent_offers(place, request.hours)
         except ProviderError as exc:
             log.warning("rent_offers_unavailable", provider=name, error=str(exc))
+            failed += 1
             continue
         ours = _from_upstream(ctx, provider)
         for code, offer in offers.items():
@@ -115,6 +121,10 @@ async def services_and_countries(
     for service, options in sorted(found.items()):
         stocked = [cost for cost, count in options if count > 0] or [c for c, _ in options]
         services[service] = {"cost": float(min(stocked)), "quant": sum(n for _, n in options)}
+    if asked and failed == asked:
+        return error(RentError.SERVER_ERROR)
+    if not any(entry["quant"] for entry in services.values()):
+        return error(RentError.OUT_OF_STOCK)
     body = {
         "countries": {str(request.country): request.country},
         "operators": {"0": "any"},  # neither upstream rents by operator
@@ -130,7 +140,9 @@ async def rent_number(
     """Rent from the tenant's providers in order; the first that sells wins."""
     if ctx.codes.service(request.service) is None:
         return error(RentError.BAD_SERVICE)
-    candidates, longest, sellers = [], 0, 0
+    honouring: list[tuple[Provider, tuple[str, str], str | None]] = []
+    fallback: list[tuple[Provider, tuple[str, str], str | None]] = []
+    longest, sellers = 0, 0
     for name in tenant.providers:
         provider = ctx.providers[name]
         codes = _codes(ctx, provider, request.service, request.country)
@@ -140,7 +152,13 @@ async def rent_number(
         if request.hours > provider.max_rent_hours:
             longest = max(longest, provider.max_rent_hours)
             continue
-        candidates.append((provider, codes))
+        operator = _operator(ctx, provider, request)
+        if request.operators and operator is None:
+            fallback.append((provider, codes, None))
+        else:
+            honouring.append((provider, codes, operator))
+    # As getNumber (seeds/004:134): an operator nobody can honour -> the first suitable one.
+    candidates = honouring + fallback
     if not candidates:
         if longest:
             return error(RentError.MAX_HOURS_EXCEED, {"max": longest})
@@ -148,11 +166,16 @@ async def rent_number(
     rents = RentStore.beside(ctx.store)
     rent_id = await ctx.store.next_id()
     refusals: list[Refusal] = []
-    for provider, (code, place) in candidates:
-        asked = {"tenant": tenant.name, "provider": provider.name, "service": request.service}
-        await rents.begin(rent_id, {**asked, "hours": str(request.hours)})
+    url = request.url if usable_url(request.url) else ""
+    if request.url and not url:
+        log.warning("rent_webhook_ignored", reason="not an http(s) URL")
+    for provider, (code, place), operator in candidates:
+        await rents.begin(rent_id, {
+            "tenant": tenant.name, "provider": provider.name, "service": request.service,
+            "upstream_service": code, "upstream_country": place, "hours": str(request.hours),
+        })  # fmt: skip
         try:
-            bought = await provider.rent(code, place, request.hours)
+            bought = await provider.rent(code, place, request.hours, operator)
         except ProviderRefused as exc:
             refusals.append(exc.refusal)
             continue
@@ -173,6 +196,7 @@ async def rent_number(
             phone=bought.phone,
             created=ctx.clock(),
             until=bought.until,
+            url=url,
         )
         await rents.save(rent, new=True)
         trace.activation_id, trace.provider = rent.id, provider.name
@@ -186,6 +210,18 @@ async def rent_number(
     return error(RentError.NO_NUMBERS)
 
 
+def _operator(ctx: Context, provider: Provider, request: GetRentNumber) -> str | None:
+    """The provider's name for the first asked operator it carries (VAK-SMS rents by
+    operator, getNumber's parameter; SMSPVA's create has none, seeds/001:101-112)."""
+    if provider.kind == "smspva":
+        return None
+    for name in request.operators:
+        found = ctx.catalogs.operators.provider_operator(provider.kind, request.country, name)
+        if found is not None:
+            return found
+    return None
+
+
 async def _owned(ctx: Context, tenant: TenantSettings, rent_id: int) -> Rent | None:
     """The rental if it exists and is this tenant's: foreign ids look like unknown ones."""
     rent = await RentStore.beside(ctx.store).load(rent_id)
@@ -193,16 +229,15 @@ async def _owned(ctx: Context, tenant: TenantSettings, rent_id: int) -> Rent | N
 
 
 async def _change(ctx: Context, rent_id: int, change: Callable[[Rent], Rent]) -> Rent:
-    """Read-modify-write under the id's lock (ids are shared with activations: never both)."""
+    """Read-modify-write under the id's lock (ids are shared with activations: never both);
+    SMS this change alone saw first go to the rental's webhook."""
     rents = RentStore.beside(ctx.store)
-    async with ctx.store.locked(rent_id):
-        fresh = await rents.load(rent_id)
-        if fresh is None:
-            raise LookupError(rent_id)
-        changed = change(fresh)
-        if changed != fresh:
-            await rents.save(changed)
-        return changed
+    before, after = await change_locked(
+        ctx.store.locked(rent_id), lambda: rents.load(rent_id), rents.save, change
+    )
+    if len(after.messages) > len(before.messages):
+        await ctx.notifier.rent(before, after)
+    return after
 
 
 def _finished(rent: Rent) -> Rent:
@@ -333,7 +368,7 @@ async def _extendable(
 
     SMSPVA prolongs only in the last 7 days and up to 90 days from now (seeds/001:25-31): before
     that window the hours that may be added are 0, so MAX_HOURS_EXCEED says `max` 0. A rental
-    that is over cannot be extended (RENT_DIE; SMS-Activate re-orders it, 004:491, we do not).
+    that is over cannot be extended: RENT_DIE, unless it can be re-ordered (`_reorderable`).
     """
     rent = await _owned(ctx, tenant, rent_id)
     if rent is None:
@@ -350,10 +385,64 @@ async def _extendable(
     return rent, provider
 
 
+async def _reorderable(
+    ctx: Context, tenant: TenantSettings, rent_id: int
+) -> tuple[Rent, Provider] | None:
+    """A finished rental whose number can be had again: "when a completed rent is prolonged,
+    it will be reordered, a new id will be provided" (seeds/002:921, 004:491). Only VAK-SMS
+    re-orders a number (prolongNumber, seeds/003:867-874), and only one that got a code
+    (003:1154); a deleted or run-out SMSPVA rental is gone upstream."""
+    rent = await _owned(ctx, tenant, rent_id)
+    if rent is None or rent.current(ctx.clock()).status is not RentStatus.FINISHED:
+        return None
+    provider = ctx.providers.get(rent.provider)
+    if provider is None or not provider.reissues_numbers or not rent.messages:
+        return None
+    return rent, provider
+
+
+async def reorder(ctx: Context, tenant: TenantSettings, old: Rent, provider: Provider) -> Answer:
+    """The finished rental's number again, under a new id; its end is the upstream's own."""
+    rents = RentStore.beside(ctx.store)
+    rent_id = await ctx.store.next_id()
+    await rents.begin(rent_id, {
+        "tenant": tenant.name, "provider": provider.name, "service": old.service,
+        "upstream_service": old.upstream_service, "upstream_country": old.upstream_country,
+        "parent": str(old.id),
+    })  # fmt: skip
+    try:
+        bought = await provider.reissue(old.upstream_service, old.phone)
+    except ProviderRefused as exc:
+        await rents.give_up(rent_id)
+        if exc.refusal is Refusal.NO_BALANCE:
+            return error(RentError.NO_BALANCE)
+        return error(RentError.RENT_DIE)  # the upstream will not give this number again
+    except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
+        await rents.give_up(rent_id, unknown=str(exc))
+        return error(RentError.SERVER_ERROR)
+    except ProviderError as exc:
+        await rents.give_up(rent_id)
+        log.warning("rent_reorder_failed", provider=provider.name, error=str(exc))
+        return error(RentError.SERVER_ERROR)
+    now = ctx.clock()
+    lasts = bought.expires_in if bought.expires_in is not None else provider.order_lifetime
+    rent = replace(
+        old, id=rent_id, order_id=bought.order_id, created=now, until=now + lasts,
+        status=RentStatus.ACTIVE, messages=(),
+    )  # fmt: skip
+    await rents.save(rent, new=True)
+    log.info("rent_reordered", provider=provider.name, rent=rent.id, parent=old.id)
+    return phone_answer(rent)
+
+
 async def continue_rent(
     ctx: Context, tenant: TenantSettings, request: ContinueRentNumber
 ) -> Answer:
-    """Prolong by the covering period; answered like getRentNumber with the new end."""
+    """Prolong by the covering period; answered like getRentNumber with the new end. A
+    finished rental is re-ordered where the upstream can (`_reorderable`)."""
+    again = await _reorderable(ctx, tenant, request.rent_id)
+    if again is not None:
+        return await reorder(ctx, tenant, *again)
     checked = await _extendable(ctx, tenant, request.rent_id, request.hours)
     if isinstance(checked, Answer):
         return checked
@@ -383,13 +472,18 @@ async def continue_rent(
 async def continue_price(
     ctx: Context, tenant: TenantSettings, request: GetContinueRentPriceNumber
 ) -> Answer:
-    """What continueRentNumber would cost: the upstream's day price x the covering days."""
-    checked = await _extendable(ctx, tenant, request.rent_id, request.hours)
+    """What continueRentNumber would cost: the upstream's day price x the covering days, or
+    for a re-order the upstream's price of the number for its service."""
+    again = await _reorderable(ctx, tenant, request.rent_id)
+    checked = again or await _extendable(ctx, tenant, request.rent_id, request.hours)
     if isinstance(checked, Answer):
         return checked
     rent, provider = checked
     try:
-        offers = await provider.rent_offers(rent.upstream_country, request.hours)
+        if again is not None:
+            offers = await provider.offers(rent.upstream_country, rent.upstream_service)
+        else:
+            offers = await provider.rent_offers(rent.upstream_country, request.hours)
     except ProviderError as exc:
         log.warning("rent_offers_unavailable", provider=provider.name, error=str(exc))
         return error(RentError.SERVER_ERROR)

@@ -33,6 +33,7 @@ class RentError(enum.StrEnum):
     INVALID_TIME = "INVALID_TIME"
     MAX_HOURS_EXCEED = "MAX_HOURS_EXCEED"
     RENT_DIE = "RENT_DIE"
+    OUT_OF_STOCK = "OUT_OF_STOCK"  # seeds/004:415: no numbers left in this country
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class Rent:
     until: float
     status: RentStatus = RentStatus.ACTIVE
     messages: tuple[RentSms, ...] = ()
+    url: str = ""  # the client's webhook, POSTed each new SMS
 
     def current(self, now: float) -> Rent:
         """As of `now`: an active rental whose time is up is finished (paid and over)."""

@@ -11,6 +11,9 @@ PERIOD_DAYS = {"week": 7, "month": 30}
 MAX_DAYS = 90  # seeds/001:29-31: a rental lasts 90 days at most
 MAX_HOURS = MAX_DAYS * 24
 PROLONG_WINDOW_DAYS = 7  # seeds/001:25-27: prolong only with less than 7 days left
+# SMSPVA's `until` is whole seconds on its own clock: a week just rented may look a second over
+# 7 days here while the upstream already allows it. Within this margin the upstream decides.
+CLOCK_SLACK = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,6 @@ def covering(hours: int) -> Period:
 def room_hours(until: float, now: float) -> int:
     """Hours a prolongation may still add: whole days up to 90 from now, none before the last
     7 days (seeds/001:25-31; SMSPVA adds whole days, so the hours are whole days too)."""
-    if until - now >= PROLONG_WINDOW_DAYS * DAY:
+    if until - now >= PROLONG_WINDOW_DAYS * DAY + CLOCK_SLACK:
         return 0
     return max(0, math.floor((now + MAX_DAYS * DAY - until) / DAY)) * 24

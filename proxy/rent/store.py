@@ -13,7 +13,8 @@ from proxy.store.activations import ActivationStore, mapped
 from proxy.store.keys import Keys
 
 INTENT = "sending"  # a rental asked upstream, its outcome not yet recorded
-UNKNOWN = "unknown"  # asked upstream, no usable answer: kept for the operator to look at
+UNKNOWN = "unknown"  # asked upstream, no usable answer: kept for the reconciler
+RETENTION_OF_INTENTS = 7 * 86400.0  # an unsettled intent is kept this long past its start
 FIELDS = (
     "tenant", "provider", "order_id", "service", "upstream_service", "upstream_country",
     "country", "phone", "created", "until", "status", "messages",
@@ -35,6 +36,7 @@ def encode(rent: Rent) -> dict[str, str]:
         "until": repr(rent.until),
         "status": rent.status.value,
         "messages": json.dumps(messages),
+        "url": rent.url,
     }
 
 
@@ -58,6 +60,7 @@ def decode(rent_id: int, fields: dict[str, str]) -> Rent | None:
         messages=tuple(
             RentSms(str(s), str(t), float(d)) for s, t, d in json.loads(fields["messages"])
         ),
+        url=fields.get("url", ""),
     )
 
 
@@ -80,33 +83,78 @@ class RentStore:
 
     @mapped
     async def begin(self, rent_id: int, fields: dict[str, str]) -> None:
-        """Record what is about to be asked upstream, before asking (crash safety)."""
+        """Record what is about to be asked upstream, before asking (crash safety): the id
+        joins the intents index first, so no crash leaves an intent that nothing lists."""
+        now = time.time()
+        await self.redis.zadd(self.keys.rent_intents(), {str(rent_id): now})
         key = self.keys.rent(rent_id)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=_mapping({**fields, "status": INTENT}))
-            pipe.expire(key, self._ttl(time.time()))
+            pipe.hset(key, mapping=_mapping({**fields, "status": INTENT, "started": repr(now)}))
+            pipe.expire(key, self._ttl(now + RETENTION_OF_INTENTS))
             await pipe.execute()
 
     @mapped
     async def give_up(self, rent_id: int, *, unknown: str | None = None) -> None:
-        """Forget an intent the upstream refused; keep one whose outcome is unknown."""
+        """Forget an intent the upstream refused; keep one whose outcome is unknown (the
+        reconciler settles it)."""
         if unknown is None:
-            await self.redis.delete(self.keys.rent(rent_id))
+            await self.drop_intent(rent_id)
         else:
             await self.redis.hset(
                 self.keys.rent(rent_id), mapping=_mapping({"status": UNKNOWN, "error": unknown})
             )
 
     @mapped
+    async def drop_intent(self, rent_id: int) -> None:
+        await self.redis.delete(self.keys.rent(rent_id))
+        await self.redis.zrem(self.keys.rent_intents(), str(rent_id))
+
+    @mapped
+    async def forget_intent(self, rent_id: int) -> None:
+        """Unlist an intent whose record became a rental (or expired)."""
+        await self.redis.zrem(self.keys.rent_intents(), str(rent_id))
+
+    @mapped
+    async def stale_intents(self, before: float) -> list[int]:
+        found = await self.redis.zrangebyscore(self.keys.rent_intents(), "-inf", before)
+        return [int(i) for i in cast("list[str]", found)]
+
+    @mapped
+    async def intent(self, rent_id: int) -> dict[str, str]:
+        """What an unrecorded rental asked for (empty once recorded or gone)."""
+        fields = cast("dict[str, str]", await self.redis.hgetall(self.keys.rent(rent_id)))
+        return fields if fields.get("status") in (INTENT, UNKNOWN) else {}
+
+    @mapped
+    async def mark_reported(self, rent_id: int) -> None:
+        await self.redis.hset(self.keys.rent(rent_id), "reported", "1")
+
+    @mapped
+    async def claim_upstream(self, provider: str, order_id: str, rent_id: int) -> bool:
+        """Bind an upstream rental order to a rent id unless another already holds it."""
+        key = self.keys.upstream_order(f"{provider}:rent", order_id)
+        return bool(await self.redis.set(key, rent_id, nx=True, ex=int(self.retention)))
+
+    @mapped
     async def save(self, rent: Rent, *, new: bool = False) -> None:
+        """Write the rental; a new one is also indexed for its tenant (and, with a webhook, for
+        the poller), bound to its upstream order, and its intent dropped: the record first."""
         key = self.keys.rent(rent.id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(key, mapping=_mapping(encode(rent)))
+            pipe.hdel(key, "started", "error", "hours", "reported")
             pipe.expire(key, self._ttl(rent.until))
             if new:
                 index = self.keys.tenant_rents(rent.tenant)
                 pipe.zadd(index, {str(rent.id): rent.created})
                 pipe.expire(index, self._ttl(rent.until))
+                if rent.url:
+                    pipe.zadd(self.keys.rents_watched(), {str(rent.id): rent.created})
+                pipe.set(
+                    self.keys.upstream_order(f"{rent.provider}:rent", rent.order_id),
+                    rent.id, ex=self._ttl(rent.until),
+                )  # fmt: skip
+                pipe.zrem(self.keys.rent_intents(), str(rent.id))
             await pipe.execute()
 
     @mapped

@@ -322,20 +322,6 @@ class ActivationStore:
         return int(await self.redis.zcard(self.keys.active_all()))
 
     @mapped
-    async def due(self, now: float, limit: int) -> list[int]:
-        """Active activations whose next background poll is due."""
-        found = await self.redis.zrangebyscore(self.keys.active_all(), "-inf", now, 0, limit)
-        return [int(m) for m in cast("list[str]", found)]
-
-    @mapped
-    async def reschedule(self, activation_id: int, at: float) -> None:
-        await self.redis.zadd(self.keys.active_all(), {str(activation_id): at}, xx=True)
-
-    @mapped
-    async def forget(self, activation_id: int) -> None:
-        await self.redis.zrem(self.keys.active_all(), str(activation_id))
-
-    @mapped
     async def lease(self, holder: str, ttl: float) -> bool:
         """Hold the poller lease: take it when free, renew it when ours."""
         key, ms = self.keys.poller_lease(), int(ttl * 1000)

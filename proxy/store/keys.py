@@ -106,3 +106,20 @@ class Keys:
     def tenant_rents(self, tenant: str) -> str:
         """Sorted set of the tenant's rental ids, scored by creation time (getRentList)."""
         return f"{self.prefix}:tenant:{{{tenant}}}:rents"
+
+    def webhook_queue(self) -> str:
+        """Sorted set of webhook deliveries still owed, scored by when each is due."""
+        return f"{self.prefix}:{{hooks}}"
+
+    def webhook(self, delivery_id: str) -> str:
+        """Hash: one webhook delivery (URL, body, tenant, attempts so far)."""
+        return f"{self.prefix}:{{hooks}}:{delivery_id}"
+
+    def rents_watched(self) -> str:
+        """Sorted set of active rentals with a webhook, scored by when each is next due a poll
+        (the poller sees their SMS even when the client never asks)."""
+        return f"{self.prefix}:{{active}}:rents"
+
+    def rent_intents(self) -> str:
+        """Sorted set of rentals asked upstream but not yet recorded (id by start time)."""
+        return f"{self.prefix}:{{rentintents}}"

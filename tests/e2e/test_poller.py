@@ -112,6 +112,8 @@ def test_cancel_rate_warning(make_proxy: ProxyFactory, smspva: Upstream) -> None
             assert proxy.text("pva", action="setStatus", id=activation_id, status=8) == (
                 "ACCESS_CANCEL"
             )
-        wait_until(lambda: any(e["event"] == "cancel_rate_high" for e in logs))
-    (warning,) = [e for e in logs if e["event"] == "cancel_rate_high"][:1]
-    assert warning["provider"] == "smspva" and warning["rate"] == 1.0
+        # a check may fall between a purchase and its cancel (5 of 6): wait for all six
+        wait_until(lambda: any(e["event"] == "cancel_rate_high" and e["rate"] == 1.0
+                               for e in logs))  # fmt: skip
+    warnings = [e for e in logs if e["event"] == "cancel_rate_high"]
+    assert all(w["provider"] == "smspva" and w["rate"] > 0.5 for w in warnings)

@@ -90,3 +90,95 @@ def test_vak_intent_stays_and_is_reported(make_proxy: ProxyFactory, vaksms: Upst
     assert len(reports) == 1
     assert reports[0]["activation_id"] == int(activation_id)
     assert intents(proxy) == [activation_id]
+
+
+def rent_intents(proxy: Proxy) -> list[str]:
+    keys = Keys(proxy.settings.redis.key_prefix)
+    client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
+    found: list[str] = client.zrange(keys.rent_intents(), 0, -1)
+    client.close()
+    return found
+
+
+def age_rent_intents(proxy: Proxy, seconds: float) -> None:
+    """Time passes: every rental intent started `seconds` earlier than it did."""
+    keys = Keys(proxy.settings.redis.key_prefix)
+    client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
+    for rent_id, started in client.zrange(keys.rent_intents(), 0, -1, withscores=True):
+        client.zadd(keys.rent_intents(), {rent_id: started - seconds})
+        client.hset(keys.rent(int(rent_id)), "started", repr(started - seconds))
+    client.close()
+
+
+def test_stalled_rental_is_found_and_given_back(make_proxy: ProxyFactory, smspva: Upstream) -> None:
+    """SMSPVA rents, then stalls past our timeout: the client hears SERVER_ERROR, the intent
+    stays; later the reconciler finds the order in `orders` and deletes it (refunded)."""
+    proxy = make_proxy(read_timeout=0.3)
+    smspva.emulator.stall("rent:create", 1.0, after_effect=True)
+    body = proxy.call("pva", action="getRentNumber", service="tg").json()
+    assert body == {"status": "error", "message": "SERVER_ERROR"}
+    assert len(rent_intents(proxy)) == 1
+    [order] = smspva.emulator.rent.orders.values()
+    age_rent_intents(proxy, 200)
+    make_proxy(prefix=proxy.settings.redis.key_prefix, routing=RECONCILING)
+    wait_until(lambda: rent_intents(proxy) == [])
+    assert order.deleted and order.refunded
+
+
+def test_rental_sold_after_the_client_gave_up(make_proxy: ProxyFactory, smspva: Upstream) -> None:
+    """The upstream was slow to start, and sold once we had stopped waiting: still found."""
+    proxy = make_proxy(read_timeout=0.3)
+    smspva.emulator.stall("rent:create", 1.0, after_effect=False)
+    assert proxy.call("pva", action="getRentNumber", service="tg").json()["message"] == (
+        "SERVER_ERROR"
+    )
+    wait_until(lambda: len(smspva.emulator.rent.orders) == 1)
+    age_rent_intents(proxy, 200)
+    make_proxy(prefix=proxy.settings.redis.key_prefix, routing=RECONCILING)
+    wait_until(lambda: rent_intents(proxy) == [])
+    assert all(order.refunded for order in smspva.emulator.rent.orders.values())
+
+
+def test_crash_before_renting_drops_the_intent(make_proxy: ProxyFactory, smspva: Upstream) -> None:
+    """A replica died between its intent and the upstream call: nothing was bought."""
+    proxy = make_proxy(routing=RECONCILING)
+    keys = Keys(proxy.settings.redis.key_prefix)
+    client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
+    rent_id = int(client.incr(keys.id_counter()))
+    started = time.time() - 200
+    fields: dict[Any, Any] = {
+        "tenant": "pva", "provider": "smspva", "service": "tg", "upstream_service": "opt11",
+        "upstream_country": "RU", "hours": "4", "status": "sending", "started": repr(started),
+    }  # fmt: skip
+    client.zadd(keys.rent_intents(), {str(rent_id): started})
+    client.hset(keys.rent(rent_id), mapping=fields)
+    client.close()
+    wait_until(lambda: rent_intents(proxy) == [])
+    assert smspva.emulator.rent.orders == {}
+    assert proxy.call("pva", action="getRentStatus", id=rent_id).json()["message"] == (
+        "INVALID_PHONE"
+    )
+
+
+def test_recorded_rentals_leave_no_intent(proxy: Proxy) -> None:
+    assert proxy.call("pva", action="getRentNumber", service="tg").json()["status"] == "success"
+    assert proxy.call("vak", action="getRentNumber", service="tg").json()["status"] == "success"
+    assert rent_intents(proxy) == []
+
+
+def test_vak_rental_of_unknown_outcome_is_reported(
+    make_proxy: ProxyFactory, vaksms: Upstream
+) -> None:
+    """VAK-SMS lists no orders: the intent stays, reported once for the operator."""
+    proxy = make_proxy(read_timeout=0.3)
+    vaksms.emulator.stall("getNumber", 1.0, after_effect=True)
+    assert proxy.call("vak", action="getRentNumber", service="tg").json()["message"] == (
+        "SERVER_ERROR"
+    )
+    age_rent_intents(proxy, 200)
+    with capture_logs() as logs:
+        make_proxy(prefix=proxy.settings.redis.key_prefix, routing=RECONCILING)
+        wait_until(lambda: any(e["event"] == "rent_unresolved" for e in logs))
+        time.sleep(0.3)
+    assert sum(e["event"] == "rent_unresolved" for e in logs) == 1
+    assert len(rent_intents(proxy)) == 1

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from proxy.emulators import OrderState
 from proxy.rent.periods import DAY, Period, covering, room_hours
-from tests.conftest import SMSPVA_KEY, VAKSMS_KEY, Proxy, Upstream, deliver
+from tests.conftest import SMSPVA_KEY, VAKSMS_KEY, Proxy, Upstream, deliver, order_for
 
 WAIT = 0.03  # three of the tests' poll intervals: the next read asks upstream again
 
@@ -38,6 +39,9 @@ def test_room_hours() -> None:
     assert room_hours(until=8 * DAY, now=0) == 0
     assert room_hours(until=7 * DAY, now=1) == 83 * 24
     assert room_hours(until=1 * DAY, now=0) == 89 * 24
+    # a week just rented, its `until` a second over on the upstream's whole-second clock
+    assert room_hours(until=7 * DAY + 1, now=0) == 82 * 24
+    assert room_hours(until=7 * DAY + 61, now=0) == 0
 
 
 def rent(proxy: Proxy, tenant: str, **params: Any) -> dict[str, Any]:
@@ -81,7 +85,7 @@ def test_services_and_countries(proxy: Proxy, smspva: Upstream) -> None:
     assert merged["services"]["tg"]["quant"] > 7  # VAK's stock added
     assert "wa" in proxy.call("vak", action="getRentServicesAndCountries").json()["services"]
     vak_long = proxy.call("vak", action="getRentServicesAndCountries", rent_time=5).json()
-    assert vak_long["services"] == {}
+    assert vak_long == {"status": "error", "message": "OUT_OF_STOCK"}  # seeds/004:415
 
 
 def test_rent_on_smspva_activates_itself(proxy: Proxy, instant: Upstream) -> None:
@@ -260,3 +264,59 @@ def test_upstream_refusals(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> 
     smspva.emulator.set_balance(SMSPVA_KEY, Decimal(0))
     vaksms.emulator.set_balance(VAKSMS_KEY, Decimal(0))
     assert message(proxy, "alice", action="getRentNumber", service="tg") == "NO_BALANCE"
+
+
+def test_vak_rent_by_operator(proxy: Proxy, vaksms: Upstream) -> None:
+    """`operator` reaches VAK-SMS's getNumber; SMSPVA, which cannot rent by operator, serves
+    only after the providers that can (seeds/004:134's "first suitable operator")."""
+    _, phone, _ = rented(proxy, "bob", operator="mts")
+    assert order_for(vaksms, phone).operator == "mts"
+    _, phone, _ = rented(proxy, "vak", operator="any")
+    assert order_for(vaksms, phone).operator is None
+    _, phone, _ = rented(proxy, "alice", operator="beeline,megafon")
+    assert order_for(vaksms, phone).operator == "beeline"  # VAK honours it; SMSPVA cannot
+    rented(proxy, "pva", operator="mts")  # SMSPVA rents anyway
+
+
+def test_finished_vak_rent_is_reordered(proxy: Proxy, vaksms: Upstream) -> None:
+    """continueRentNumber on a finished rental re-orders its number under a new id
+    (seeds/002:921, 004:491), through VAK's prolongNumber (003:867-874)."""
+    rent_id, phone, _ = rented(proxy, "vak")
+    assert message(proxy, "vak", action="continueRentNumber", id=rent_id) == "RENT_DIE"
+    deliver(vaksms, phone, "1234")
+    assert proxy.call("vak", action="getRentStatus", id=rent_id).json()["quantity"] == "1"
+    assert proxy.call("vak", action="setRentStatus", id=rent_id, status=1).json() == {
+        "status": "success"
+    }
+    # VAK keeps the number's order until it runs out: not yet to be had again
+    assert message(proxy, "vak", action="continueRentNumber", id=rent_id) == "RENT_DIE"
+    order_for(vaksms, phone).state = OrderState.EXPIRED  # the upstream order ran out
+    price = proxy.call("vak", action="getContinueRentPriceNumber", id=rent_id).json()
+    assert price["status"] == "success" and price["price"] > 0
+    body = proxy.call("vak", action="continueRentNumber", id=rent_id).json()
+    assert body["status"] == "success", body
+    new_id = body["phone"]["id"]
+    assert new_id != rent_id and body["phone"]["number"] == phone
+    assert rented_end(body) > time.time()
+    assert message(proxy, "vak", action="getRentStatus", id=new_id) == "STATUS_WAIT_CODE"
+    deliver(vaksms, phone, "5678")
+    fresh = proxy.call("vak", action="getRentStatus", id=new_id).json()
+    assert fresh["values"]["0"]["text"] == "5678"
+    listed = proxy.call("vak", action="getRentList").json()["values"]
+    assert [entry["id"] for entry in listed.values()] == [str(new_id)]
+    assert message(proxy, "bob", action="continueRentNumber", id=new_id) == "INVALID_PHONE"
+
+
+def test_unused_finished_vak_rent_is_not_reordered(proxy: Proxy, vaksms: Upstream) -> None:
+    """VAK gives a number again only after it received a code (seeds/003:1154)."""
+    rent_id, _, _ = rented(proxy, "vak")
+    assert proxy.call("vak", action="setRentStatus", id=rent_id, status=1).json()["status"] == (
+        "success"
+    )
+    assert message(proxy, "vak", action="continueRentNumber", id=rent_id) == "RENT_DIE"
+
+
+def test_out_of_stock(proxy: Proxy, smspva: Upstream) -> None:
+    smspva.emulator.rent.set_all_stock(0)
+    body = proxy.call("pva", action="getRentServicesAndCountries").json()
+    assert body == {"status": "error", "message": "OUT_OF_STOCK"}

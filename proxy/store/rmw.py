@@ -1,0 +1,29 @@
+"""Read-modify-write of one record under its lock, shared by activations and rentals."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TypeVar
+
+Record = TypeVar("Record")
+
+
+async def change_locked(
+    lock: AbstractAsyncContextManager[None],
+    load: Callable[[], Awaitable[Record | None]],
+    save: Callable[[Record], Awaitable[None]],
+    change: Callable[[Record], Record],
+) -> tuple[Record, Record]:
+    """Load under `lock`, apply `change`, save only what changed: (as it was, as it is).
+
+    Concurrent changes from any replica are serialised, so none is lost; the caller learns
+    exactly what this change added (say, the SMS it alone saw first)."""
+    async with lock:
+        fresh = await load()
+        if fresh is None:
+            raise LookupError("record gone")
+        changed = change(fresh)
+        if changed != fresh:
+            await save(changed)
+        return fresh, changed

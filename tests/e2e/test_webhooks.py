@@ -1,0 +1,210 @@
+"""Webhooks (seeds/002:251-268): a signed POST per SMS, kept in Redis until the receiver says
+200, tried at most 8 times within 2 hours; activations via the tenant's `webhook_url`, rentals
+via getRentNumber's `url`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from proxy.metrics import Metrics
+from proxy.redis_server import EmbeddedRedis
+from proxy.serving import ThreadedServer
+from proxy.store.keys import Keys
+from proxy.webhooks import ATTEMPTS, BACKOFF, WINDOW, Outbox, Sender, code_in
+from tests.conftest import ProxyFactory, Upstream, order_for
+from tests.e2e.test_poller import wait_until
+from tests.e2e.test_rent import pva_order, rented
+
+SECRET = "hook-secret"
+POLLER = {"poller": True}
+
+
+@dataclass
+class Receiver:
+    """A client's webhook endpoint: records each POST; answers `failures` 500s first."""
+
+    url: str = ""
+    posts: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    failures: int = 0
+
+    async def hook(self, request: Request) -> Response:
+        self.posts.append((dict(request.headers), await request.body()))
+        if self.failures > 0:
+            self.failures -= 1
+            return Response("busy", status_code=500)
+        return Response("ok")
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.posts]
+
+
+@pytest.fixture(name="receiver")
+def fixture_receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    app = Starlette(routes=[Route("/hook", receiver.hook, methods=["POST"])])
+    with ThreadedServer(app) as server:
+        receiver.url = server.url + "/hook"
+        yield receiver
+
+
+def test_activation_code_is_posted_signed(
+    make_proxy: ProxyFactory, smspva: Upstream, receiver: Receiver
+) -> None:
+    """The seed's shape, and an HMAC of the body the receiver can check."""
+    hooked = {"webhook_url": receiver.url, "webhook_secret": SECRET}
+    proxy = make_proxy(routing=POLLER, poll_interval=0.1, tenants={"pva": hooked})
+    activation_id, phone = proxy.buy("pva")
+    smspva.emulator.deliver_sms(order_for(smspva, phone).order_id, "4812")
+    wait_until(lambda: receiver.posts)
+    headers, body = receiver.posts[0]
+    assert json.loads(body) == {
+        "activationId": activation_id, "service": "tg", "text": json.loads(body)["text"],
+        "code": "4812", "country": 0, "receivedAt": json.loads(body)["receivedAt"],
+    }  # fmt: skip
+    assert time.strptime(json.loads(body)["receivedAt"], "%Y-%m-%d %H:%M:%S")
+    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["x-smsproxy-signature"] == expected
+    assert headers["content-type"] == "application/json"
+    time.sleep(0.5)
+    assert len(receiver.posts) == 1  # delivered once: nothing owed any more
+    metrics = proxy.client.get(proxy.url + "/metrics").text
+    assert 'smsproxy_webhooks_total{outcome="delivered"} 1.0' in metrics
+
+
+def test_tenant_without_webhook_gets_none(
+    make_proxy: ProxyFactory, smspva: Upstream, receiver: Receiver
+) -> None:
+    proxy = make_proxy(routing=POLLER, poll_interval=0.1,
+                       tenants={"pva": {"webhook_url": receiver.url}})  # fmt: skip
+    _, phone = proxy.buy("alice")  # alice has no webhook
+    smspva.emulator.deliver_sms(order_for(smspva, phone).order_id, "1111")
+    wait_until(lambda: proxy.call("alice", action="getActiveActivations").json()
+               ["activeActivations"][0]["smsCode"] == ["1111"])  # fmt: skip
+    time.sleep(0.3)
+    assert receiver.posts == []
+
+
+def test_rented_number_posts_each_sms(
+    make_proxy: ProxyFactory, smspva: Upstream, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """getRentNumber's `url`: the poller watches the rental (waking the SMSPVA number itself)
+    and posts each SMS with the rent id, the code and the sender."""
+    monkeypatch.setattr(smspva.emulator.rent, "activation_delay", 0.0)
+    proxy = make_proxy(routing=POLLER, poll_interval=0.1)
+    rent_id, phone, _ = rented(proxy, "pva", url=receiver.url)
+    order = pva_order(smspva, phone)
+    wait_until(lambda: order.activated_at is not None)  # woken with no client request
+    smspva.emulator.deliver_rent_sms(order.order_id, "Telegram code: 671 094", "TELEGRAM")
+    wait_until(lambda: receiver.posts)
+    body = receiver.bodies()[0]
+    assert body["activationId"] == body["rentId"] == rent_id
+    assert body["code"] == "671094" and body["text"] == "Telegram code: 671 094"
+    assert body["phoneFrom"] == "TELEGRAM" and body["phone"] == phone
+    assert body["service"] == "tg" and body["country"] == 0
+    assert "x-smsproxy-signature" not in {k.lower() for k in receiver.posts[0][0]}
+    smspva.emulator.deliver_rent_sms(order.order_id, "Telegram code: 222 333", "TELEGRAM")
+    wait_until(lambda: len(receiver.posts) == 2)
+    assert receiver.bodies()[1]["code"] == "222333"
+    status = proxy.call("pva", action="getRentStatus", id=rent_id).json()
+    assert status["quantity"] == "2"  # the client's own reads see the same SMS
+
+
+def test_a_rent_url_that_is_not_http_is_ignored(make_proxy: ProxyFactory) -> None:
+    proxy = make_proxy()
+    rent_id, _, _ = rented(proxy, "pva", url="ftp://example.invalid/x")
+    assert proxy.call("pva", action="getRentStatus", id=rent_id).json()["message"] == (
+        "STATUS_WAIT_CODE"
+    )
+
+
+def test_owed_posts_survive_a_restart(
+    make_proxy: ProxyFactory, smspva: Upstream, receiver: Receiver
+) -> None:
+    """Seen by a replica whose receiver was down: the next lease holder delivers it."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    hooked = {"pva": {"webhook_url": receiver.url}}
+    first = make_proxy(prefix=prefix, tenants=hooked)  # no poller: nothing is sent
+    activation_id, phone = first.buy("pva")
+    smspva.emulator.deliver_sms(order_for(smspva, phone).order_id, "5150")
+    time.sleep(0.05)
+    assert first.text("pva", action="getStatus", id=activation_id) == "STATUS_OK:5150"
+    time.sleep(0.3)
+    assert receiver.posts == []
+    make_proxy(prefix=prefix, tenants=hooked, routing=POLLER)
+    wait_until(lambda: receiver.posts)
+    assert receiver.bodies()[0]["activationId"] == activation_id
+
+
+def test_code_in_text() -> None:
+    assert code_in("Code Instagram: 671 094.") == "671094"
+    assert code_in("G-482913 is your code") == "482913"
+    assert code_in("no digits") == "no digits"
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_retries_then_gives_up(redis_server: EmbeddedRedis, receiver: Receiver) -> None:
+    """A refused POST comes back after the backoff, at most 8 times, never past 2 hours."""
+    assert sum(BACKOFF) < WINDOW and len(BACKOFF) == ATTEMPTS - 1
+
+    async def scenario() -> None:
+        redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+        outbox = Outbox(redis, Keys(f"t{uuid.uuid4().hex[:10]}"))
+        async with httpx.AsyncClient() as client:
+            sender = Sender(outbox, client, {}, Metrics())
+            receiver.failures = 100
+            await outbox.enqueue("pva", receiver.url, {"activationId": 1})
+            now = time.time()
+            assert await sender.send_due(now) == {"delivered": 0, "retry": 1, "abandoned": 0}
+            assert await outbox.take_due(now + BACKOFF[0] - 1) == []
+            sent = 1
+            for wait in BACKOFF[:-1]:
+                now += wait
+                outcome = await sender.send_due(now + 0.5)
+                sent += 1
+                assert outcome["retry"] == 1, (sent, outcome)
+                now += 0.5
+            now += BACKOFF[-1]
+            assert await sender.send_due(now + 0.5) == {
+                "delivered": 0, "retry": 0, "abandoned": 1,
+            }  # fmt: skip
+            assert len(receiver.posts) == ATTEMPTS and await outbox.pending() == 0
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_a_post_that_later_succeeds(redis_server: EmbeddedRedis, receiver: Receiver) -> None:
+    async def scenario() -> None:
+        redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+        outbox = Outbox(redis, Keys(f"t{uuid.uuid4().hex[:10]}"))
+        async with httpx.AsyncClient() as client:
+            sender = Sender(outbox, client, {"pva": b"k"}, Metrics())
+            receiver.failures = 1
+            await outbox.enqueue("pva", receiver.url, {"activationId": 2})
+            now = time.time()
+            assert (await sender.send_due(now))["retry"] == 1
+            assert (await sender.send_due(now + BACKOFF[0] + 1))["delivered"] == 1
+            assert await outbox.pending() == 0
+            assert receiver.posts[0][1] == receiver.posts[1][1]  # the same body again
+        await redis.aclose()
+
+    run(scenario())
