@@ -11,11 +11,13 @@ from decimal import Decimal
 import structlog
 
 from proxy import lifecycle
+from proxy.calls import answer_call
 from proxy.catalog.actions import CatalogContext, perform_catalog
 from proxy.catalog.offers import Catalogs
 from proxy.config import RoutingSettings, TenantSettings
 from proxy.dispatch import Dispatcher, PurchaseFailed
 from proxy.health.breaker import Health
+from proxy.history import get_history
 from proxy.lifecycle import Activation, State, Upstream
 from proxy.mapping import CodeMap
 from proxy.metrics import Metrics
@@ -24,12 +26,16 @@ from proxy.protocol import answers
 from proxy.protocol.answers import Answer
 from proxy.protocol.requests import (
     CheckExtraActivation,
+    CreateTaskForCall,
     GetActiveActivations,
     GetAdditionalService,
     GetBalance,
     GetExtraActivation,
+    GetHistory,
+    GetIncomingCallStatus,
     GetMultiServiceNumber,
     GetNumber,
+    GetOutgoingCalls,
     GetStatus,
     RentRequest,
     Request,
@@ -98,7 +104,7 @@ async def get_number(
         if held is not None:
             return answers.word(Word.ORDER_ALREADY_EXISTS)
     try:
-        act = await ctx.dispatcher.buy(tenant, request)
+        act = await _buy_allowed(ctx, tenant, request)
     except PurchaseFailed as exc:
         if request.order_id is not None and exc.word is not Word.ERROR_SQL:
             await ctx.store.release_order(tenant.name, request.order_id)
@@ -109,6 +115,30 @@ async def get_number(
     if request.v2:
         return answers.number_v2(act, act.operator)
     return answers.access_number(act)
+
+
+# Numbers bought for one request while each has a prefix the client excluded (phoneException).
+EXCLUDED_PURCHASES = 3
+
+
+async def _buy_allowed(ctx: Context, tenant: TenantSettings, request: GetNumber) -> Activation:
+    """A number whose prefix the client did not exclude (phoneException, seeds/004:110).
+
+    No upstream filters by prefix, so the number is checked once bought: an excluded one is
+    given back at once, as setStatus 8 would (refunded: no SMS came), and another is bought, up
+    to EXCLUDED_PURCHASES; then NO_NUMBERS. A number the upstream will not take back is issued
+    after all: it is paid for, and only the client can still use or cancel it.
+    """
+    for _ in range(EXCLUDED_PURCHASES):
+        act = await ctx.dispatcher.buy(tenant, request)
+        if not act.phone.startswith(request.phone_exceptions):
+            return act
+        given_back = await _change_status(ctx, act.id, 8, Trace(), why="phone_exception")
+        if given_back is not Word.ACCESS_CANCEL:
+            log.warning("excluded_number_kept", activation_id=act.id, provider=act.provider)
+            return act
+        log.info("excluded_number_given_back", activation_id=act.id, provider=act.provider)
+    raise PurchaseFailed(Word.NO_NUMBERS, "every number bought had an excluded prefix")
 
 
 async def _owned(ctx: Context, tenant: TenantSettings, activation_id: int) -> Activation | None:
@@ -189,18 +219,27 @@ async def set_status(
     """setStatus through the state machine; the upstream call happens under the lock."""
     if await _owned(ctx, tenant, request.activation_id) is None:
         return answers.word(Word.NO_ACTIVATION)
-    async with ctx.store.locked(request.activation_id):
-        act = await ctx.store.load(request.activation_id, fresh=True)
+    return answers.word(
+        await _change_status(ctx, request.activation_id, request.status, trace, why="client")
+    )
+
+
+async def _change_status(
+    ctx: Context, activation_id: int, status: int, trace: Trace, *, why: str
+) -> Word:
+    """The setStatus word for one activation; `why` labels a refund it causes."""
+    async with ctx.store.locked(activation_id):
+        act = await ctx.store.load(activation_id, fresh=True)
         if act is None:
-            return answers.word(Word.NO_ACTIVATION)
+            return Word.NO_ACTIVATION
         trace.activation_id, trace.provider = act.id, act.provider
         now = ctx.clock()
         act = lifecycle.on_clock(act, now)
-        plan = lifecycle.plan_set_status(act, request.status, now)
+        plan = lifecycle.plan_set_status(act, status, now)
         provider = ctx.providers.get(act.provider)
         if plan.upstream is not Upstream.NONE:
             if provider is None:
-                return answers.word(Word.ERROR_SQL)
+                return Word.ERROR_SQL
             try:
                 await _perform(provider, plan.upstream, act.order_id)
             except ProviderRefused as exc:
@@ -208,14 +247,14 @@ async def set_status(
                 plan = lifecycle.on_upstream_refused(plan, act, exc.refusal, now)
             except ProviderError as exc:
                 log.warning("upstream_failed", provider=provider.name, error=str(exc))
-                return answers.word(Word.ERROR_SQL)
-        stored = await ctx.store.load(request.activation_id, fresh=True)
+                return Word.ERROR_SQL
+        stored = await ctx.store.load(activation_id, fresh=True)
         if plan.after != stored:
             await ctx.store.save(plan.after)
         if plan.upstream is Upstream.CANCEL and plan.after.state is State.CANCELLED:
-            ctx.metrics.refunds.labels(act.provider, "client").inc()
+            ctx.metrics.refunds.labels(act.provider, why).inc()
             await ctx.store.count_cancel(act)
-        return answers.word(Word(plan.answer.value))
+        return Word(plan.answer.value)
 
 
 async def _perform(provider: Provider, upstream: Upstream, order_id: str) -> None:
@@ -254,6 +293,10 @@ async def perform(ctx: Context, tenant: TenantSettings, request: Request, trace:
             return await set_status(ctx, tenant, request, trace)
         case GetActiveActivations():
             return await get_active_activations(ctx, tenant, trace)
+        case GetHistory():
+            return await get_history(ctx.store, tenant, request, ctx.clock())
+        case GetIncomingCallStatus() | CreateTaskForCall() | GetOutgoingCalls():
+            return answer_call(request)
         case (
             GetMultiServiceNumber()
             | GetExtraActivation()

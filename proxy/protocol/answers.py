@@ -5,6 +5,7 @@ Text answers carry no trailing newline and no spaces (SPEC-NOTES: `ACCESS_BALANC
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -124,11 +125,24 @@ def status_v2(act: Activation) -> Answer:
 ACTIVE_STATUS = {State.WAIT_CODE: "4", State.CODE_RECEIVED: "4", State.WAIT_RETRY: "3"}
 
 
+# getHistory's `status` is not defined either (seeds/002:453 and 004:280 show "4"); ours adds
+# to those codes the setStatus numbers that end an activation (seeds/004:194-195):
+# "6" completed, "8" cancelled (given back, nothing paid).
+ENDED_STATUS = {State.FINISHED: "6", State.CANCELLED: "8"}
+
+
+def activation_status(act: Activation) -> str:
+    """The activation's status code, as getActiveActivations and getHistory show it."""
+    if act.state in ENDED_STATUS:
+        return ENDED_STATUS[act.state]
+    return "1" if act.ready and act.state is State.WAIT_CODE else ACTIVE_STATUS[act.state]
+
+
 def active_activation(act: Activation, country_name: str) -> dict[str, Any]:
     """One entry of getActiveActivations (seeds/004:81-98; activationId is a string there)."""
     codes = [m.code for m in act.messages]
     texts = [m.text or m.code for m in act.messages]
-    state = "1" if act.ready and act.state is State.WAIT_CODE else ACTIVE_STATUS[act.state]
+    state = activation_status(act)
     return {
         "activationId": str(act.id),
         "serviceCode": act.service,
@@ -157,3 +171,28 @@ def active_activations(entries: list[dict[str, Any]]) -> Answer:
         body = {"status": "error", "error": Word.NO_ACTIVATIONS.value}
         return json_answer(body, Word.NO_ACTIVATIONS.value)
     return json_answer({"status": "success", "activeActivations": entries}, "ACTIVE_ACTIVATIONS")
+
+
+def history_entry(act: Activation) -> dict[str, Any]:
+    """One getHistory entry (seeds/004:273-283), `id` a number and `status` a string.
+
+    `cost` is what the activation cost only once it is completed: "0 for active ones"
+    (004:279), "0 if not completed" (002:452); a cancelled one was refunded. `sms` is a string
+    holding the JSON list of the texts received, as the seed's (garbled) example quotes it.
+    """
+    texts = [m.text or m.code for m in act.messages]
+    paid = act.cost if act.state is State.FINISHED and act.cost is not None else Decimal(0)
+    return {
+        "id": act.id,
+        "date": timestamp(act.created),
+        "phone": act.phone,
+        "sms": json.dumps(texts, ensure_ascii=False),
+        "cost": float(money(paid)),
+        "status": activation_status(act),
+        "currency": currency_number(act.currency),
+    }
+
+
+def history(entries: list[dict[str, Any]]) -> Answer:
+    """The JSON array of getHistory (seeds/002:447, 004:273); `[]` when there is none."""
+    return json_answer(entries, "HISTORY")

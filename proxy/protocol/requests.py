@@ -6,8 +6,11 @@ Unknown actions become BAD_ACTION here, not deep inside a handler. Extra paramet
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from proxy.protocol.words import Word
@@ -39,7 +42,11 @@ def parse_bool(value: str | None, default: bool = False) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class GetBalance:
-    """getBalance (seeds/004:46-54)."""
+    """getBalance and getBalanceAndCashBack (seeds/002:75-96, 004:46-54).
+
+    getBalanceAndCashBack answers the balance plus the accumulated cashback in the same
+    `ACCESS_BALANCE:<amount>` shape; smsproxy pays no cashback, so the two are equal.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,8 @@ class GetNumber:
     # smsproxy extension (as several SMS-Activate clones accept): configured provider names
     only_providers: tuple[str, ...] = ()
     except_providers: tuple[str, ...] = ()
+    # seeds/002:188, 004:110: number prefixes (calling code first) the client will not take
+    phone_exceptions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,31 @@ class SetStatus:
 @dataclass(frozen=True, slots=True)
 class GetActiveActivations:
     """getActiveActivations (seeds/004:77-102)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetHistory:
+    """getHistory (seeds/002:432-462, 004:265-287): the tenant's activations, newest first."""
+
+    start: float | None
+    end: float | None
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class GetIncomingCallStatus:
+    """getIncomingCallStatus (seeds/002:493-522, 004:305-318): call activations only."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTaskForCall:
+    """createTaskForCall (seeds/002:667-691): an outgoing call from the activation's number."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetOutgoingCalls:
+    """getOutgoingCalls (seeds/002:693-709): the call requests createTaskForCall made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +281,8 @@ RepeatRequest = (
     GetMultiServiceNumber | GetExtraActivation | CheckExtraActivation | GetAdditionalService
 )
 
+CallRequest = GetIncomingCallStatus | CreateTaskForCall | GetOutgoingCalls
+
 CatalogRequest = (
     GetNumbersStatus
     | GetPrices
@@ -263,6 +299,8 @@ Request = (
     | GetStatus
     | SetStatus
     | GetActiveActivations
+    | GetHistory
+    | CallRequest
     | CatalogRequest
     | RepeatRequest
     | RentRequest
@@ -287,11 +325,20 @@ def _get_number(params: Params, *, v2: bool) -> GetNumber:
     service = params.get("service", "").strip()
     if not service:
         raise ProtocolError(Word.BAD_SERVICE, "service is missing")
-    # SPEC-NOTES "getNumber's activationType": only SMS can be served.
+    # SPEC-NOTES "getNumber's activationType": only SMS can be served (seeds/004:112: 1 is
+    # "by number", 2 "by voice"); no number of that kind exists here, hence NO_NUMBERS (004:133).
     if params.get("activationType", "0").strip() not in ("", "0"):
         raise ProtocolError(Word.NO_NUMBERS, "only SMS activations can be served")
+    # seeds/002:182, 004:106-107: forward=1 asks for a number with call forwarding. No upstream
+    # forwards, so there are no such numbers (getNumbersStatus lists only `_0`, 002:49).
+    # NO_BALANCE_FORWARD (002:231) would wrongly send the client to top up.
     if parse_bool(params.get("forward")):
         raise ProtocolError(Word.NO_NUMBERS, "no upstream offers call forwarding")
+    # Accepted and not needed here: `language` (004:113) only parses voice activations, which
+    # are refused above; `userId` (004:114) lets SMS-Activate ban a reseller's end user, a rule
+    # of its own that neither upstream has; `useCashBack` (004:119) spends cashback first,
+    # and smsproxy pays none; `verification` (002:194) asks for a number that can also take a
+    # call: the SMS side is served, and a number that gets no SMS is refunded anyway.
     country_text = params.get("country", "").strip() or "0"  # missing country means 0
     try:
         country = int(country_text)
@@ -308,7 +355,22 @@ def _get_number(params: Params, *, v2: bool) -> GetNumber:
         order_id=order_id,
         only_providers=_names(params.get("providerIds")),
         except_providers=_names(params.get("exceptProviderIds")),
+        phone_exceptions=_phone_exceptions(params.get("phoneException")),
     )
+
+
+# seeds/002:188, 004:110: "country code and 3 to 6 digits of the mask (e.g. 7918, 7900111)",
+# comma-separated (004's own example puts a space after the comma).
+PHONE_EXCEPTION = re.compile(r"[0-9]{4,7}")
+
+
+def _phone_exceptions(value: str | None) -> tuple[str, ...]:
+    """The excluded prefixes; WRONG_EXCEPTION_PHONE (seeds/004:130) for a malformed one."""
+    prefixes = _names(value)
+    for prefix in prefixes:
+        if not PHONE_EXCEPTION.fullmatch(prefix):
+            raise ProtocolError(Word.WRONG_EXCEPTION_PHONE, f"phoneException {prefix!r}")
+    return prefixes
 
 
 def _names(value: str | None) -> tuple[str, ...]:
@@ -356,6 +418,40 @@ def _get_active_activations(params: Params) -> GetActiveActivations:
     return GetActiveActivations()
 
 
+HISTORY_LIMIT, HISTORY_MAX = 50, 100  # seeds/004:270: "at most 100, 50 by default"
+HISTORY_OFFSET_MAX = 2**62  # past any index; Redis refuses offsets beyond a 64-bit integer
+
+
+def _get_history(params: Params) -> GetHistory:
+    # seeds/004:270 names the page size `limit`; herosms sends `size`, accepted when alone.
+    limit = _natural(params, "limit", 0) or _natural(params, "size", 0) or HISTORY_LIMIT
+    return GetHistory(
+        start=_moment(params.get("start")),
+        end=_moment(params.get("end")),
+        offset=min(_natural(params, "offset", 0), HISTORY_OFFSET_MAX),
+        limit=min(limit, HISTORY_MAX),
+    )
+
+
+def _moment(value: str | None) -> float | None:
+    """A Unix timestamp (seeds/002:439-441); an ISO 8601 time is taken too (herosms sends
+    one). Anything else is no bound, as the seeds name no error word for it."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        number = float(Decimal(text))
+    except (InvalidOperation, ValueError):  # ValueError: a signalling NaN
+        pass
+    else:
+        return number if math.isfinite(number) else None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 def _optional(params: Params, name: str) -> str | None:
     value = params.get(name, "").strip()
     return value or None
@@ -396,7 +492,9 @@ def _multi_service(params: Params) -> GetMultiServiceNumber:
     forwards = _names(params.get("multiForward"))
     if any(parse_bool(f) for f in forwards):
         raise ProtocolError(Word.NO_NUMBERS, "no upstream offers call forwarding")
-    number = _get_number({**params, "service": services[0]}, v2=False)
+    # seeds/002:273 lists no phoneException for this action: not validated here
+    single = {k: v for k, v in params.items() if k != "phoneException"}
+    number = _get_number({**single, "service": services[0]}, v2=False)
     return GetMultiServiceNumber(services, number.country, number.operators)
 
 
@@ -477,12 +575,17 @@ def _rent(parse: Callable[[Params], RentRequest]) -> Callable[[Params], Request]
 
 PARSERS: dict[str, Callable[[Params], Request]] = {
     "getbalance": _get_balance,
+    "getbalanceandcashback": _get_balance,
     "getnumber": lambda p: _get_number(p, v2=False),
     "getnumberv2": lambda p: _get_number(p, v2=True),
     "getstatus": lambda p: _get_status(p, v2=False),
     "getstatusv2": lambda p: _get_status(p, v2=True),
     "setstatus": _set_status,
     "getactiveactivations": _get_active_activations,
+    "gethistory": _get_history,
+    "getincomingcallstatus": lambda p: GetIncomingCallStatus(),
+    "createtaskforcall": lambda p: CreateTaskForCall(),
+    "getoutgoingcalls": lambda p: GetOutgoingCalls(),
     "getnumbersstatus": _numbers_status,
     "getprices": lambda p: GetPrices(_optional(p, "service"), _optional_country(p)),
     "gettopcountriesbyservice": lambda p: GetTopCountriesByService(

@@ -43,3 +43,7 @@ class Word(enum.StrEnum):
     NEW_ACTIVATION_IMPOSSIBLE = "NEW_ACTIVATION_IMPOSSIBLE"
     WRONG_SECURITY = "WRONG_SECURITY"
     WRONG_ADDITIONAL_SERVICE = "WRONG_ADDITIONAL_SERVICE"
+    # seeds/002:229, 004:130: getNumber's phoneException is malformed
+    WRONG_EXCEPTION_PHONE = "WRONG_EXCEPTION_PHONE"
+    # seeds/002:522, 004:318: getIncomingCallStatus for an id that is no call activation
+    INVALID_ACTIVATION_ID = "INVALID_ACTIVATION_ID"

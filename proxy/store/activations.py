@@ -30,6 +30,9 @@ log = structlog.get_logger("store")
 P = ParamSpec("P")
 T = TypeVar("T")
 
+HISTORY_SLACK = 86400.0  # getHistory entries outlive the retention by a day (orders last minutes)
+HISTORY_READS = 3  # page reads while expired records are being dropped from the index
+
 
 class StoreError(Exception):
     """Redis failed or is unreachable; the request answers ERROR_SQL and changes nothing."""
@@ -220,11 +223,46 @@ class ActivationStore:
             pipe.set(self.keys.upstream_order(act.provider, act.order_id), act.id, ex=ttl)
             pipe.zadd(self.keys.tenant_active(act.tenant), {str(act.id): act.created})
             pipe.zadd(self.keys.active_all(), {str(act.id): act.created})
+            self._remember(pipe, act)
             pipe.hincrby(self.keys.service_stats(act.service), f"{act.country}:issued", 1)
             self._provider_event(pipe, act, "issued")
             await pipe.execute()
         # The record exists: dropping the intent need not delay the client's answer.
         self.later(self.drop_intent(act.id))
+
+    def _remember(self, pipe: Any, act: Activation) -> None:
+        """Index the activation for getHistory and drop entries past the retention.
+
+        A record lives `retention` after its order expires, and orders last minutes: entries
+        older than retention plus a day name no record any more, so the index stays bounded
+        and an idle tenant's disappears with its records.
+        """
+        key, horizon = self.keys.tenant_history(act.tenant), self.retention + HISTORY_SLACK
+        pipe.zadd(key, {str(act.id): act.created})
+        pipe.zremrangebyscore(key, "-inf", f"({time.time() - horizon!r}")
+        pipe.expire(key, int(horizon))
+
+    @mapped
+    async def history(
+        self, tenant: str, start: float | None, end: float | None, offset: int, limit: int
+    ) -> list[Activation]:
+        """One page of the tenant's activations created within [start, end], newest first.
+
+        Records expire on their own; an index entry whose record is gone is dropped and the
+        page read again, so offsets count only activations that still exist.
+        """
+        key = self.keys.tenant_history(tenant)
+        low = "-inf" if start is None else repr(start)
+        high = "+inf" if end is None else repr(end)
+        for _ in range(HISTORY_READS):
+            found = await self.redis.zrevrangebyscore(key, high, low, start=offset, num=limit)
+            ids = [int(m) for m in cast("list[str]", found)]
+            records = await self.load_many(ids)
+            gone = [str(i) for i, act in zip(ids, records, strict=True) if act is None]
+            if not gone:
+                break
+            await self.redis.zrem(key, *gone)
+        return [act for act in records if act is not None and act.tenant == tenant]
 
     @mapped
     async def count_code(self, act: Activation) -> None:

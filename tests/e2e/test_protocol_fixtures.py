@@ -211,6 +211,9 @@ def test_fixture(path: Path, proxy: Proxy, smspva: Upstream, vaksms: Upstream) -
     assert response.headers["content-type"].startswith(expected["content_type"])
     if expected["content_type"] == "application/json":
         body = response.json()
+        if not expected["body"]:
+            assert body == expected["body"]  # an empty array or object: the value is the shape
+            return
         assert body, "an empty answer proves nothing about its shape"
         dynamic = frozenset(expected.get("dynamic_keys", []))
         assert same_shape(expected["body"], body, dynamic) == []

@@ -7,9 +7,14 @@ from decimal import Decimal
 import pytest
 
 from proxy.protocol.requests import (
+    CreateTaskForCall,
     GetActiveActivations,
     GetBalance,
+    GetHistory,
+    GetIncomingCallStatus,
+    GetMultiServiceNumber,
     GetNumber,
+    GetOutgoingCalls,
     GetStatus,
     ProtocolError,
     SetStatus,
@@ -81,6 +86,41 @@ class TestGetNumber:
             error_word({"action": "getNumber", "service": "tg", "country": "x"}) is Word.NO_NUMBERS
         )
 
+    @pytest.mark.parametrize("value", ["1", "true", "True"])
+    def test_forwarding_cannot_be_served(self, value: str) -> None:
+        """seeds/004:106-107: no upstream forwards calls, so there are no such numbers."""
+        word = error_word({"action": "getNumberV2", "service": "tg", "forward": value})
+        assert word is Word.NO_NUMBERS
+
+    def test_phone_exceptions(self) -> None:
+        """seeds/004:110: comma-separated, a space after the comma as in the seed's example."""
+        request = parse_request(
+            {"action": "getNumber", "service": "tg", "phoneException": "7918, 7900111,"}
+        )
+        assert isinstance(request, GetNumber)
+        assert request.phone_exceptions == ("7918", "7900111")
+
+    @pytest.mark.parametrize("value", ["791", "79181234", "7918x", "+7918", "٧٩١٨"])
+    def test_malformed_phone_exception(self, value: str) -> None:
+        """Country code and 3 to 6 digits (seeds/002:188); else WRONG_EXCEPTION_PHONE (004:130)."""
+        params = {"action": "getNumber", "service": "tg", "phoneException": f"7900,{value}"}
+        assert error_word(params) is Word.WRONG_EXCEPTION_PHONE
+
+    def test_seed_parameters_are_accepted(self) -> None:
+        """language, userId, useCashBack, verification: an SMS purchase like any other."""
+        request = parse_request(
+            {"action": "getNumber", "service": "tg", "language": "en", "userId": "9",
+             "useCashBack": "true", "verification": "true", "activationType": "0"}
+        )  # fmt: skip
+        assert request == GetNumber("tg", 0, (), None, v2=False, order_id=None)
+
+    def test_multi_service_ignores_phone_exception(self) -> None:
+        """seeds/002:273 lists no phoneException for getMultiServiceNumber."""
+        request = parse_request(
+            {"action": "getMultiServiceNumber", "multiService": "wa,vi", "phoneException": "x"}
+        )
+        assert request == GetMultiServiceNumber(("wa", "vi"), 0, ())
+
 
 class TestStatus:
     def test_get_status(self) -> None:
@@ -112,3 +152,60 @@ class TestStatus:
 )  # fmt: skip
 def test_booleans(value: str | None, expected: bool) -> None:
     assert parse_bool(value) is expected
+
+
+class TestSeedActions:
+    @pytest.mark.parametrize("action", ["getBalanceAndCashBack", "getbalanceandcashback"])
+    def test_balance_and_cashback_is_the_balance(self, action: str) -> None:
+        """seeds/002:78-90: the same ACCESS_BALANCE answer; smsproxy pays no cashback."""
+        assert parse_request({"action": action}) == GetBalance()
+
+    @pytest.mark.parametrize(
+        ("action", "expected"),
+        [("getIncomingCallStatus", GetIncomingCallStatus()),
+         ("createTaskForCall", CreateTaskForCall()), ("getOutgoingCalls", GetOutgoingCalls())],
+    )  # fmt: skip
+    def test_call_actions_are_known(self, action: str, expected: object) -> None:
+        """The call actions of seeds/002:493-709 are parsed, never BAD_ACTION."""
+        assert parse_request({"action": action, "activationId": "x"}) == expected
+
+
+class TestHistory:
+    def test_defaults(self) -> None:
+        """seeds/004:269-270: offset 0, limit 50; start and end optional."""
+        assert parse_request({"action": "getHistory"}) == GetHistory(None, None, 0, 50)
+
+    def test_parameters(self) -> None:
+        params = {"action": "getHistory", "start": "1700000000", "end": "1700003600.5",
+                  "offset": "20", "limit": "10"}  # fmt: skip
+        assert parse_request(params) == GetHistory(1700000000.0, 1700003600.5, 20, 10)
+
+    @pytest.mark.parametrize(
+        ("limit", "expected"), [("100", 100), ("101", 100), ("5000", 100), ("0", 50), ("x", 50)]
+    )
+    def test_limit_at_most_100(self, limit: str, expected: int) -> None:
+        request = parse_request({"action": "getHistory", "limit": limit})
+        assert isinstance(request, GetHistory)
+        assert request.limit == expected
+
+    def test_size_when_no_limit(self) -> None:
+        """herosms pages with `size`; `limit` (the seed's name) wins when both are sent."""
+        assert parse_request({"action": "getHistory", "size": "7"}) == GetHistory(None, None, 0, 7)
+        request = parse_request({"action": "getHistory", "size": "7", "limit": "3"})
+        assert request == GetHistory(None, None, 0, 3)
+
+    def test_iso_times(self) -> None:
+        """herosms sends ISO 8601; a time without a zone is taken as UTC."""
+        request = parse_request(
+            {
+                "action": "getHistory",
+                "start": "2023-11-14T22:13:20",
+                "end": "2023-11-14T23:13:20+01:00",
+            }
+        )
+        assert request == GetHistory(1700000000.0, 1700000000.0, 0, 50)
+
+    @pytest.mark.parametrize("value", ["", "soon", "nan", "sNaN", "inf", "1e999"])
+    def test_unusable_time_is_no_bound(self, value: str) -> None:
+        request = parse_request({"action": "getHistory", "start": value, "end": value})
+        assert request == GetHistory(None, None, 0, 50)
