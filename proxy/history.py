@@ -19,7 +19,7 @@ async def get_history(
 ) -> Answer:
     """One page, newest first; an order past its lifetime shows as it has ended."""
     found = await store.history(
-        tenant.name, request.start, request.end, request.offset, request.limit
+        tenant.name, request.start, request.end, request.offset, request.limit, now
     )
     entries = [answers.history_entry(lifecycle.on_clock(act, now)) for act in found]
     return answers.history(entries)

@@ -30,8 +30,9 @@ log = structlog.get_logger("store")
 P = ParamSpec("P")
 T = TypeVar("T")
 
+HOUR = 3600.0
 HISTORY_SLACK = 86400.0  # getHistory entries outlive the retention by a day (orders last minutes)
-HISTORY_READS = 3  # page reads while expired records are being dropped from the index
+HISTORY_CHUNK = 200  # records loaded per round trip while a getHistory page fills
 
 
 class StoreError(Exception):
@@ -231,38 +232,55 @@ class ActivationStore:
         self.later(self.drop_intent(act.id))
 
     def _remember(self, pipe: Any, act: Activation) -> None:
-        """Index the activation for getHistory and drop entries past the retention.
-
-        A record lives `retention` after its order expires, and orders last minutes: entries
-        older than retention plus a day name no record any more, so the index stays bounded
-        and an idle tenant's disappears with its records.
-        """
-        key, horizon = self.keys.tenant_history(act.tenant), self.retention + HISTORY_SLACK
-        pipe.zadd(key, {str(act.id): act.created})
-        pipe.zremrangebyscore(key, "-inf", f"({time.time() - horizon!r}")
-        pipe.expire(key, int(horizon))
+        """Index the activation for getHistory under the hour it was created; the hour's key
+        expires once every record it names is past its retention."""
+        key = self.keys.tenant_history(act.tenant, int(act.created // HOUR))
+        pipe.append(key, f"{act.id},")
+        pipe.expire(key, int(self.retention + HISTORY_SLACK))
 
     @mapped
     async def history(
-        self, tenant: str, start: float | None, end: float | None, offset: int, limit: int
+        self,
+        tenant: str,
+        start: float | None,
+        end: float | None,
+        offset: int,
+        limit: int,
+        now: float,
     ) -> list[Activation]:
         """One page of the tenant's activations created within [start, end], newest first.
 
-        Records expire on their own; an index entry whose record is gone is dropped and the
-        page read again, so offsets count only activations that still exist.
+        The hour keys in the window are read newest first, a day of them per MGET (they
+        share the tenant's hash slot), and their records loaded until the page is full. A
+        record already gone with its retention is skipped, so offsets count only activations
+        that still exist.
         """
-        key = self.keys.tenant_history(tenant)
-        low = "-inf" if start is None else repr(start)
-        high = "+inf" if end is None else repr(end)
-        for _ in range(HISTORY_READS):
-            found = await self.redis.zrevrangebyscore(key, high, low, start=offset, num=limit)
-            ids = [int(m) for m in cast("list[str]", found)]
-            records = await self.load_many(ids)
-            gone = [str(i) for i, act in zip(ids, records, strict=True) if act is None]
-            if not gone:
-                break
-            await self.redis.zrem(key, *gone)
-        return [act for act in records if act is not None and act.tenant == tenant]
+        low = max(start if start is not None else 0.0, now - self.retention - HISTORY_SLACK)
+        high = min(end if end is not None else now, now)
+        hours = list(range(int(high // HOUR), int(low // HOUR) - 1, -1)) if low <= high else []
+        page: list[Activation] = []
+        skip = offset
+        async for ids in self._history_ids(tenant, hours):
+            for act in await self.load_many(ids):
+                if act is None or act.tenant != tenant or not low <= act.created <= high:
+                    continue
+                if skip:
+                    skip -= 1
+                    continue
+                page.append(act)
+                if len(page) == limit:
+                    return page
+        return page
+
+    async def _history_ids(self, tenant: str, hours: list[int]) -> AsyncIterator[list[int]]:
+        """The ids indexed under `hours` (newest hour first), newest first, in chunks."""
+        for day in range(0, len(hours), 24):
+            keys = [self.keys.tenant_history(tenant, hour) for hour in hours[day : day + 24]]
+            buckets = cast("list[str | None]", await self.redis.mget(keys))
+            ids = [int(i) for bucket in buckets if bucket
+                   for i in reversed(bucket.rstrip(",").split(","))]  # fmt: skip
+            for first in range(0, len(ids), HISTORY_CHUNK):
+                yield ids[first : first + HISTORY_CHUNK]
 
     @mapped
     async def count_code(self, act: Activation) -> None:
