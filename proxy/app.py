@@ -50,8 +50,9 @@ from proxy.redis_server import EmbeddedRedis
 from proxy.store.activations import ActivationStore, StoreError
 from proxy.store.cache import RecordCache
 from proxy.store.keys import Keys
+from proxy.store.outbox import Outbox
 from proxy.tenants import Tenants
-from proxy.webhooks import Notifier, Outbox, Sender
+from proxy.webhooks import Notifier, Sender
 
 log = structlog.get_logger("request")
 

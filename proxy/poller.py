@@ -91,6 +91,8 @@ class Poller:
                     await self._round()
                 except StoreError as exc:
                     log.warning("poller_store_failed", error=str(exc))
+                except Exception:  # noqa: BLE001 - one bad round must not stop the poller
+                    log.exception("poller_round_failed")
                 await asyncio.sleep(TICK)
         finally:
             if delivering is not None:
@@ -122,6 +124,8 @@ class Poller:
             log.info("rent_intents_reconciled", **rented)
 
     async def _deliver(self) -> None:
+        """Until cancelled; a pass that fails is logged and the next one tries again, so the
+        deliveries owed (safe in Redis) are never left without a sender."""
         assert self.sender is not None
         while True:
             if self.leading:
@@ -129,6 +133,8 @@ class Poller:
                     await self.sender.send_due(self.ctx.clock())
                 except StoreError as exc:
                     log.warning("webhooks_store_failed", error=str(exc))
+                except Exception:
+                    log.exception("webhooks_pass_failed")
             await asyncio.sleep(WEBHOOK_TICK)
 
     async def sweep(self) -> int:

@@ -26,7 +26,8 @@ from proxy.metrics import Metrics
 from proxy.redis_server import EmbeddedRedis
 from proxy.serving import ThreadedServer
 from proxy.store.keys import Keys
-from proxy.webhooks import ATTEMPTS, BACKOFF, WINDOW, Outbox, Sender, code_in
+from proxy.store.outbox import ATTEMPTS, BACKOFF, WINDOW, Outbox
+from proxy.webhooks import Sender, code_in
 from tests.conftest import ProxyFactory, Upstream, order_for
 from tests.e2e.test_poller import wait_until
 from tests.e2e.test_rent import pva_order, rented
