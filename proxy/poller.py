@@ -91,7 +91,7 @@ class Poller:
                     await self._round()
                 except StoreError as exc:
                     log.warning("poller_store_failed", error=str(exc))
-                except Exception:  # noqa: BLE001 - one bad round must not stop the poller
+                except Exception:  # one bad round must not stop the poller
                     log.exception("poller_round_failed")
                 await asyncio.sleep(TICK)
         finally:
