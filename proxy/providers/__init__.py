@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-
 from proxy.config import ProviderSettings
 from proxy.providers.base import Provider
+from proxy.providers.http import Client
 from proxy.providers.smspva import SmspvaProvider
 from proxy.providers.vaksms import VaksmsProvider
 
-ProviderFactory = Callable[[ProviderSettings, httpx.AsyncClient], Provider]
+ProviderFactory = Callable[[ProviderSettings, Client], Provider]
 
 REGISTRY: dict[str, ProviderFactory] = {
     "smspva": SmspvaProvider,
@@ -19,7 +18,7 @@ REGISTRY: dict[str, ProviderFactory] = {
 }
 
 
-def build_provider(settings: ProviderSettings, client: httpx.AsyncClient) -> Provider:
+def build_provider(settings: ProviderSettings, client: Client) -> Provider:
     """The adapter for one configured provider account."""
     return REGISTRY[settings.kind](settings, client)
 

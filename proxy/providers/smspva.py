@@ -9,8 +9,6 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import httpx
-
 from proxy.config import ProviderSettings
 from proxy.providers.base import (
     Balance,
@@ -31,7 +29,7 @@ from proxy.providers.base import (
     Sms,
     UpstreamOrder,
 )
-from proxy.providers.http import json_body, loose_json, retry_after_of, send
+from proxy.providers.http import Client, json_body, loose_json, retry_after_of, send, timeouts
 from proxy.rent.periods import MAX_HOURS, covering
 
 # seeds/000:231-244 (HTTP status / body statusCode -> our error)
@@ -246,7 +244,7 @@ def parse_ok(provider: str, endpoint: str, status: int, body: Any) -> None:
 class SmspvaProvider:
     """Adapter for one SMSPVA account."""
 
-    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, client: Client) -> None:
         self.name = settings.name
         self.kind = "smspva"
         self.currency = settings.currency
@@ -263,9 +261,7 @@ class SmspvaProvider:
         self._key = settings.api_key
         self._headers = {"apikey": settings.api_key}
         self._client = client
-        self._timeout = httpx.Timeout(
-            settings.read_timeout, connect=settings.connect_timeout, pool=settings.connect_timeout
-        )
+        self._timeout = timeouts(connect=settings.connect_timeout, read=settings.read_timeout)
 
     async def _call(self, endpoint: str, method: str, path: str, **params: str) -> tuple[int, Any]:
         response = await send(

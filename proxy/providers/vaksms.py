@@ -11,8 +11,6 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import httpx
-
 from proxy.config import ProviderSettings
 from proxy.providers.base import (
     Balance,
@@ -32,7 +30,7 @@ from proxy.providers.base import (
     Sms,
     UpstreamOrder,
 )
-from proxy.providers.http import json_body, retry_after_of, send
+from proxy.providers.http import Client, json_body, retry_after_of, send, timeouts
 
 # seeds/003:1211-1220
 ERRORS: dict[str, Refusal] = {
@@ -156,7 +154,7 @@ RENT_HOURS = 4  # seeds/003:451: getNumber with rent=true holds the number for 4
 class VaksmsProvider:
     """Adapter for one VAK-SMS account."""
 
-    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: ProviderSettings, client: Client) -> None:
         self.name = settings.name
         self.kind = "vaksms"
         self.currency = settings.currency
@@ -171,9 +169,7 @@ class VaksmsProvider:
         self._base = settings.base_url
         self._key = settings.api_key
         self._client = client
-        self._timeout = httpx.Timeout(
-            settings.read_timeout, connect=settings.connect_timeout, pool=settings.connect_timeout
-        )
+        self._timeout = timeouts(connect=settings.connect_timeout, read=settings.read_timeout)
 
     async def _call(self, method: str, **params: str) -> tuple[int, Any]:
         response = await send(
