@@ -152,6 +152,10 @@ async def refresh(ctx: Context, act: Activation, *, upstream: bool = True) -> Ac
     except ProviderError as exc:
         log.warning("poll_failed", provider=provider.name, error=str(exc))
         return act
+    if poll.state is PollState.WAITING and lifecycle.on_poll(act, poll, ctx.clock()) == act:
+        # Still waiting changes a record only once it expires, which the copy in hand shows
+        # as well as a fresh read would: no lock, no read, nothing to write (most polls).
+        return act
     updated = await _apply(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
     if updated.messages and not act.messages:
         ctx.metrics.codes.labels(updated.provider).inc()
@@ -180,7 +184,7 @@ async def set_status(
     if await _owned(ctx, tenant, request.activation_id) is None:
         return answers.word(Word.NO_ACTIVATION)
     async with ctx.store.locked(request.activation_id):
-        act = await ctx.store.load(request.activation_id, fresh=True)
+        act = loaded = await ctx.store.load(request.activation_id, fresh=True)
         if act is None:
             return answers.word(Word.NO_ACTIVATION)
         trace.activation_id, trace.provider = act.id, act.provider
@@ -199,7 +203,9 @@ async def set_status(
             except ProviderError as exc:
                 log.warning("upstream_failed", provider=provider.name, error=str(exc))
                 return answers.word(Word.ERROR_SQL)
-        stored = await ctx.store.load(request.activation_id, fresh=True)
+        stored = loaded
+        if plan.upstream is not Upstream.NONE:  # read again after the (slow) upstream call
+            stored = await ctx.store.load(request.activation_id, fresh=True)
         if plan.after != stored:
             await ctx.store.save(plan.after)
         if plan.upstream is Upstream.CANCEL and plan.after.state is State.CANCELLED:
