@@ -185,6 +185,10 @@ async def refresh(ctx: Context, act: Activation, *, upstream: bool = True) -> Ac
     except ProviderError as exc:
         log.warning("poll_failed", provider=provider.name, error=str(exc))
         return act
+    if poll.state is PollState.WAITING and lifecycle.on_poll(act, poll, ctx.clock()) == act:
+        # Still waiting changes a record only once it expires, which the copy in hand shows
+        # as well as a fresh read would: no lock, no read, nothing to write (most polls).
+        return act
     before, updated = await _change(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
     if len(updated.messages) > len(before.messages):
         if not before.messages:
@@ -229,7 +233,7 @@ async def _change_status(
 ) -> Word:
     """The setStatus word for one activation; `why` labels a refund it causes."""
     async with ctx.store.locked(activation_id):
-        act = await ctx.store.load(activation_id, fresh=True)
+        act = loaded = await ctx.store.load(activation_id, fresh=True)
         if act is None:
             return Word.NO_ACTIVATION
         trace.activation_id, trace.provider = act.id, act.provider
@@ -248,7 +252,9 @@ async def _change_status(
             except ProviderError as exc:
                 log.warning("upstream_failed", provider=provider.name, error=str(exc))
                 return Word.ERROR_SQL
-        stored = await ctx.store.load(activation_id, fresh=True)
+        stored = loaded
+        if plan.upstream is not Upstream.NONE:  # read again after the (slow) upstream call
+            stored = await ctx.store.load(activation_id, fresh=True)
         if plan.after != stored:
             await ctx.store.save(plan.after)
         if plan.upstream is Upstream.CANCEL and plan.after.state is State.CANCELLED:

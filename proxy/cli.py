@@ -21,7 +21,7 @@ from proxy.app import HANDLER_PATH, create_app, load_maps
 from proxy.config import ConfigError, Settings, load_settings, settings_from_dict
 from proxy.logging import configure_logging
 from proxy.mapping.report import unmapped_json, unmapped_report
-from proxy.serving import free_port, make_server, serve_until_signalled
+from proxy.serving import free_port, make_server, run, serve_until_signalled
 
 DEMO_KEY = "demo"
 EMULATOR_KEY = "emulator-key"
@@ -169,7 +169,7 @@ def run_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.server.host
     port = args.port or settings.server.port
     server = make_server(create_app(settings), host, port, access_log=False)
-    asyncio.run(serve_until_signalled([server]))
+    run(serve_until_signalled([server]))
     return 0
 
 
@@ -190,7 +190,7 @@ def run_emulate(args: argparse.Namespace) -> int:
         emulator.rate_limit = None  # only SMSPVA has one; VAK-SMS documents none
     server = make_server(emulator.app, args.host, args.port)
     print(f"{args.provider} emulator on http://{args.host}:{args.port} (api key {args.api_key})")
-    asyncio.run(serve_until_signalled([server]))
+    run(serve_until_signalled([server]))
     return 0
 
 
@@ -263,7 +263,7 @@ def run_demo(args: argparse.Namespace) -> int:
     configure_logging("console", "info")
     with tempfile.TemporaryDirectory(prefix="smsproxy-demo-") as tmp:
         data_dir = args.data_dir or Path(tmp) / "redis"
-        asyncio.run(_demo(args.port, args.sms_delay, data_dir))
+        run(_demo(args.port, args.sms_delay, data_dir))
     return 0
 
 

@@ -20,6 +20,7 @@ from proxy import routing
 from proxy.catalog.offers import Catalogs
 from proxy.config import RoutingSettings, TenantSettings
 from proxy.health.breaker import Health
+from proxy.health.guard import GuardedProvider
 from proxy.lifecycle import Activation
 from proxy.mapping import CodeMap
 from proxy.metrics import Metrics
@@ -37,7 +38,7 @@ from proxy.providers.base import (
     Purchase,
     Refusal,
 )
-from proxy.store.activations import ActivationStore, StoreError
+from proxy.store.activations import ActivationStore, PurchaseIntent, StoreError
 
 log = structlog.get_logger("dispatch")
 
@@ -55,7 +56,7 @@ class PurchaseFailed(Exception):
 class Candidate:
     """One provider able to sell the pair, with the request in its own codes."""
 
-    provider: Provider
+    provider: GuardedProvider
     request: BuyRequest
     fallback: bool = False  # cannot honour the asked operator: bought without one
 
@@ -66,7 +67,7 @@ class Dispatcher:
     def __init__(
         self,
         store: ActivationStore,
-        providers: Mapping[str, Provider],
+        providers: Mapping[str, GuardedProvider],
         codes: CodeMap,
         money: Money,
         catalogs: Catalogs,
@@ -160,7 +161,13 @@ class Dispatcher:
     async def buy(self, tenant: TenantSettings, request: GetNumber) -> Activation:
         """Buy from the first candidate that sells; raise PurchaseFailed with the word."""
         candidates = self.candidates(tenant, request)
-        prices = asyncio.ensure_future(self.catalogs.prices(tenant, request))
+        known = self.catalogs.known_prices(tenant, request)
+        prices: asyncio.Future[dict[str, Decimal]]
+        if known is None:
+            prices = asyncio.ensure_future(self.catalogs.prices(tenant, request))
+        else:
+            prices = asyncio.get_running_loop().create_future()
+            prices.set_result(known)
         try:
             return await self._buy_any(tenant, request, candidates, prices)
         finally:
@@ -208,7 +215,8 @@ class Dispatcher:
         prices: asyncio.Future[dict[str, Decimal]],
     ) -> Activation:
         provider = candidate.provider
-        activation_id = await self.store.begin_purchase(
+        # Written in the same round trip as the provider's admission, before the request.
+        intent = self.store.intent_for(
             {
                 "tenant": tenant.name,
                 "provider": provider.name,
@@ -219,21 +227,23 @@ class Dispatcher:
         )
         try:
             try:
-                purchase = await self._send(candidate)
+                purchase = await self._send(candidate, intent)
             except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
-                found = await self._reconcile(provider, candidate.request, activation_id)
+                found = await self._reconcile(provider, candidate.request, intent.activation_id)
                 if found is None:
                     # Kept for the reconciler: the intent names the account that may hold it.
                     await self.store.update_intent(
-                        activation_id, {"status": "unknown", "error": str(exc)}
+                        intent.activation_id, {"status": "unknown", "error": str(exc)}
                     )
                     raise
                 purchase = found
         except (OutcomeUnknown, ProviderAnswerInvalid):
             raise
         except ProviderError:
-            await self.store.drop_intent(activation_id)
+            if intent.written:
+                await self.store.drop_intent(intent.activation_id)
             raise
+        activation_id = intent.activation_id
         cost = (await prices).get(provider.name)
         if purchase.cost is not None:  # the upstream's own figure wins over the catalog's
             cost = self.money.client_price(
@@ -242,7 +252,8 @@ class Dispatcher:
             )  # fmt: skip
         act = self.activation(activation_id, tenant, request, provider, purchase, cost)
         try:
-            await self.store.record_purchase(act)
+            # No poll right after the sale: no SMS can be there yet.
+            await self.store.record_purchase(act, first_poll=provider.poll_interval)
         except StoreError:
             await self._give_back(provider, purchase)
             raise
@@ -280,14 +291,15 @@ class Dispatcher:
                 return order.purchase
         return None
 
-    async def _send(self, candidate: Candidate) -> Purchase:
+    async def _send(self, candidate: Candidate, intent: PurchaseIntent) -> Purchase:
         provider, buy = candidate.provider, candidate.request
         try:
-            return await provider.buy(buy)
+            return await provider.buy(buy, intent)
         except ProviderRefused as exc:
             if exc.refusal is not Refusal.BAD_OPERATOR or buy.operator is None:
                 raise
-        # seeds/004:134: an operator that cannot serve -> the first suitable operator.
+        # seeds/004:134: an operator that cannot serve -> the first suitable operator (the
+        # intent written for the first try covers this one: same account, service, country).
         return await provider.buy(BuyRequest(buy.service, buy.country, None))
 
     def activation(

@@ -8,12 +8,28 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import uvicorn
 from starlette.types import ASGIApp
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, on uvloop's event loop where it is installed (a dependency off Windows).
+
+    Its loop costs less per socket event (on the 2-core reference machine a Redis command
+    through redis-py about 10-20% less), and a getNumber is a dozen of them.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -86,7 +102,7 @@ class ThreadedServer:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self.server.serve())
+            run(self.server.serve())
         except BaseException as exc:  # reported to the starting thread
             self._error = exc
 

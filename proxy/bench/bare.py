@@ -10,7 +10,6 @@ Run as `python -m proxy.bench.bare --port N`; SIGTERM or SIGINT stops it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Sequence
 
 from starlette.applications import Starlette
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from proxy.serving import make_server, serve_until_signalled
+from proxy.serving import make_server, run, serve_until_signalled
 
 ANSWER = "STATUS_WAIT_CODE"
 # proxy.app.HANDLER_PATH, not imported: the reference must not load the proxy it is compared to.
@@ -39,9 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
-    # The same uvicorn settings as run_serve: make_server, no access log, lifespan on.
+    # The same as run_serve: make_server, no access log, lifespan on, the same event loop.
     server = make_server(create_bare_app(), args.host, args.port, access_log=False)
-    asyncio.run(serve_until_signalled([server]))
+    run(serve_until_signalled([server]))
     return 0
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 import structlog
 
 from proxy.catalog.cache import Budget, OfferCache
+from proxy.catalog.memo import MEMO_SECONDS, PriceMemo
 from proxy.config import CatalogSettings, ProviderSettings, TenantSettings
 from proxy.mapping import CodeMap, OperatorMap
 from proxy.money import Money
@@ -99,6 +100,7 @@ class Catalogs:
         self.operators = operators
         self.money = money
         self.settings = settings
+        self._memo = PriceMemo(min(MEMO_SECONDS, settings.ttl))
 
     def budget(self) -> Budget:
         return Budget(self.settings.max_fetches)
@@ -175,12 +177,27 @@ class Catalogs:
                 log.warning("catalog_warm_failed", error=str(exc))
             await asyncio.sleep(max(1.0, self.settings.ttl / 2))
 
+    def known_prices(self, tenant: TenantSettings, request: GetNumber) -> dict[str, Decimal] | None:
+        """What `prices` answered for the same purchase a moment ago (see catalog.memo)."""
+        return self._memo.get(self._price_key(tenant, request))
+
     async def prices(self, tenant: TenantSettings, request: GetNumber) -> dict[str, Decimal]:
         """Each provider's current client price for a purchase (provider name -> price)."""
+        key = self._price_key(tenant, request)
+        known = self._memo.get(key)
+        if known is not None:
+            return known
         operator = request.operators[0] if request.operators else None
         found = await self.catalog(tenant, [request.country], request.service, operator)
         merged = found.get(request.country, {}).get(request.service)
-        return {o.provider: o.price for o in merged.offers} if merged else {}
+        prices = {o.provider: o.price for o in merged.offers} if merged else {}
+        self._memo.put(key, prices)
+        return prices
+
+    @staticmethod
+    def _price_key(tenant: TenantSettings, request: GetNumber) -> tuple[str, str, int, str]:
+        operator = request.operators[0] if request.operators else ""
+        return (tenant.name, request.service, request.country, operator)
 
     def _priced(self, tenant: TenantSettings, provider: Provider, offer: Offer) -> ProviderOffer:
         count = offer.count

@@ -225,7 +225,9 @@ class SmspvaRent:
         self._prices.clear()
         self._base_stock = self.host.default_stock
         self._next_id = self.host._rng.randint(100_000, 899_999)
-        self.unix_offset = float(round(time.time() - self.host.clock()))
+        # Not rounded: a rounded offset ran the emulated Unix clock up to 0.5 s ahead of the
+        # real one, and a week's rental checked at once then had "more than 7 days left".
+        self.unix_offset = time.time() - self.host.clock()
 
     def set_stock(
         self, service: str, country: str, count: int, price_day: Decimal | float | str | None = None

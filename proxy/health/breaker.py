@@ -18,10 +18,11 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.client import Pipeline
 
 from proxy.config import ProviderSettings, RoutingSettings
 from proxy.store.activations import mapped
@@ -31,6 +32,42 @@ log = structlog.get_logger("health")
 
 RATE_LIMITED_REST = 10.0
 FAILURES = "failures:"  # hash field prefix: one run of consecutive failures per endpoint
+
+# Admission's reads and its budget count in one command (every key carries the provider's hash
+# tag): the breaker's open_until, whether the pair cools down (KEYS[3], purchases only), and
+# this second's request count. The count is taken whatever the answer, as one call's would be.
+ADMIT = """
+local until_ = redis.call('HGET', KEYS[1], 'open_until')
+local cooling = 0
+if KEYS[3] then cooling = redis.call('EXISTS', KEYS[3]) end
+local used = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], 2)
+return {until_ or '', cooling, used}
+"""
+
+# A success: ends the endpoint's run of failures, notes the latency, and closes a rest that is
+# over unless it is a "no money" one (the balance ends those). One command, atomic.
+SUCCEEDED = """
+redis.call('HSET', KEYS[1], ARGV[1], 0, 'last_latency_ms', ARGV[2], 'last_ok', ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'reason', 'open_until')
+local reason, until_ = state[1], tonumber(state[2] or '0') or 0
+if reason and reason ~= '' and reason ~= 'no_balance' and tonumber(ARGV[4]) >= until_ then
+    redis.call('HSET', KEYS[1], 'open_until', '0', 'reason', '')
+    for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+        if string.sub(field, 1, #ARGV[5]) == ARGV[5] then redis.call('HDEL', KEYS[1], field) end
+    end
+    return 1
+end
+return 0
+"""
+
+
+class Staged(Protocol):
+    """Commands that ride ahead of admission's own in its round trip (a purchase intent)."""
+
+    def stage(self, pipe: Pipeline) -> None: ...
+
+    def took(self, result: Any) -> None: ...
 
 
 class Admission(enum.StrEnum):
@@ -81,21 +118,26 @@ class Health:
         *,
         resting_too: bool = False,
         pair: tuple[str, str] | None = None,
+        before: Staged | None = None,
     ) -> Admission:
         """One round trip for the common case: is the provider (or, for a purchase, its
-        service+country `pair`, in its own codes) resting, and one request from its budget."""
+        service+country `pair`, in its own codes) resting, and one request from its budget.
+        `before` (a purchase intent) is written first in the same round trip."""
         limit = max(1, int(self.providers[provider].rate_limit))
         now = self.clock()
-        key = self.keys.rate_window(provider, int(now))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self.keys.health(provider), "open_until")
-            if pair is not None:
-                pipe.exists(self.keys.pair_cooldown(provider, *pair))
-            pipe.incr(key)
-            pipe.expire(key, 2)
-            results = await pipe.execute()
-        until, used = results[0], results[-2]
-        if pair is not None and results[1]:
+        keys = [self.keys.health(provider), self.keys.rate_window(provider, int(now))]
+        if pair is not None:
+            keys.append(self.keys.pair_cooldown(provider, *pair))
+        if before is None:
+            reply = await self.redis.eval(ADMIT, len(keys), *keys)
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                before.stage(pipe)
+                pipe.eval(ADMIT, len(keys), *keys)
+                staged, reply = await pipe.execute()
+            before.took(staged)
+        until, cooling, used = reply
+        if cooling:
             return Admission.PAIR_RESTING
         probe = False
         if not resting_too and float(until or 0):
@@ -125,20 +167,13 @@ class Health:
     async def succeeded(self, provider: str, latency: float, endpoint: str = "any") -> None:
         """A success ends that endpoint's run of failures (polls that work do not hide a
         purchase endpoint that keeps failing)."""
-        key = self.keys.health(provider)
-        mapping: dict[Any, Any] = {
-            f"{FAILURES}{endpoint}": 0,
-            "last_latency_ms": f"{latency * 1000:.1f}",
-            "last_ok": f"{self.clock():.0f}",
-        }
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, mapping=mapping)
-            pipe.hmget(key, ["reason", "open_until"])
-            _, (reason, until) = await pipe.execute()
         # The half-open probe's success ends a rest; a call still in flight when the rest
         # began does not, nor does any success end a "no money" rest (the balance does).
-        if reason and reason != "no_balance" and self.clock() >= float(until or 0):
-            await self._close(provider)
+        now = self.clock()
+        await self.redis.eval(
+            SUCCEEDED, 1, self.keys.health(provider), f"{FAILURES}{endpoint}",
+            f"{latency * 1000:.1f}", f"{now:.0f}", repr(now), FAILURES,
+        )  # fmt: skip
 
     @mapped
     async def failed(

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import structlog
 
-from proxy.health.breaker import Admission, Health
+from proxy.health.breaker import Admission, Health, Staged
 from proxy.metrics import Metrics
 from proxy.providers.base import (
     Balance,
@@ -65,8 +65,9 @@ class GuardedProvider:
         *,
         probe: bool = False,
         pair: tuple[str, str] | None = None,
+        before: Staged | None = None,
     ) -> T:
-        admission = await self.health.admit(self.name, resting_too=probe, pair=pair)
+        admission = await self.health.admit(self.name, resting_too=probe, pair=pair, before=before)
         if admission in (Admission.RESTING, Admission.PAIR_RESTING, Admission.OVER_BUDGET):
             self._count(endpoint, admission.value)
             raise RequestNotSent(self.name, f"not sent: {admission.value}")
@@ -129,10 +130,11 @@ class GuardedProvider:
         await self.health.balance_seen(self.name, str(balance.amount), balance.amount > 0)
         return balance
 
-    async def buy(self, request: BuyRequest) -> Purchase:
-        return await self._call(
-            "buy", lambda: self.inner.buy(request), pair=(request.service, request.country)
-        )
+    async def buy(self, request: BuyRequest, intent: Staged | None = None) -> Purchase:
+        """`intent` (the purchase intent) is written in admission's round trip, before the
+        request is sent; it is written even when admission refuses (the caller drops it)."""
+        pair = (request.service, request.country)
+        return await self._call("buy", lambda: self.inner.buy(request), pair=pair, before=intent)
 
     async def buy_multi(self, request: MultiBuyRequest) -> list[tuple[str, Purchase]]:
         return await self._call("buy_multi", lambda: self.inner.buy_multi(request))

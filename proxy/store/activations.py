@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.client import Pipeline
 from redis.exceptions import LockError, RedisError
 
 from proxy.lifecycle import Activation, Message, State
@@ -108,9 +109,20 @@ redis.call('ZADD', KEYS[3], ARGV[2], id)
 return id
 """
 
-# Extend the lease only if this replica still holds it (compare-and-renew, atomically).
-RENEW_IF_MINE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+# Remove an intent hash and its index entry (same slot), atomically.
+DROP_INTENT = """
+redis.call('DEL', KEYS[1])
+return redis.call('ZREM', KEYS[2], ARGV[1])
+"""
+
+# Take the lease when nobody holds it, extend it when this replica does (atomically).
+TAKE_OR_RENEW = """
+local holder = redis.call('GET', KEYS[1])
+if not holder then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
+end
+if holder == ARGV[1] then
     return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
@@ -120,6 +132,33 @@ return 0
 def _fields(mapping: dict[str, str]) -> dict[Any, Any]:
     """redis-py's hset wants a Mapping invariant in its key type; ours are plain str."""
     return cast("dict[Any, Any]", mapping)
+
+
+class PurchaseIntent:
+    """A purchase intent that rides in another round trip: `Health.admit` queues it ahead of
+    its own commands, so it is written before the upstream request is sent, at no extra cost.
+    """
+
+    def __init__(self, command: list[Any]) -> None:
+        self._command = command
+        self._id: int | None = None
+
+    def stage(self, pipe: Pipeline) -> None:
+        pipe.eval(BEGIN_PURCHASE, *self._command)
+
+    def took(self, result: Any) -> None:
+        self._id = int(result)
+
+    @property
+    def written(self) -> bool:
+        return self._id is not None
+
+    @property
+    def activation_id(self) -> int:
+        """The id the intent was written under; LookupError before it was written."""
+        if self._id is None:
+            raise LookupError("purchase intent not written yet")
+        return self._id
 
 
 class ActivationStore:
@@ -171,13 +210,21 @@ class ActivationStore:
     async def begin_purchase(self, fields: dict[str, str]) -> int:
         """A new activation id and its purchase intent, in one round trip (crash safety: the
         intent exists before the upstream is asked)."""
+        activation_id = await self.redis.eval(BEGIN_PURCHASE, *self._begin_args(fields))
+        return int(activation_id)
+
+    def intent_for(self, fields: dict[str, str]) -> PurchaseIntent:
+        """The same intent, to be written in the round trip of the upstream's admission."""
+        return PurchaseIntent(self._begin_args(fields))
+
+    def _begin_args(self, fields: dict[str, str]) -> list[Any]:
+        """BEGIN_PURCHASE's key count, keys and arguments."""
         now = time.time()
         args = [str(int(self.retention)), repr(now), "started", repr(now)]
         for name, value in fields.items():
             args += [name, value]
         keys = [self.keys.id_counter(), self.keys.intent(0)[:-1], self.keys.intents()]
-        activation_id = await self.redis.eval(BEGIN_PURCHASE, 3, *keys, *args)
-        return int(activation_id)
+        return [3, *keys, *args]
 
     @mapped
     async def write_intent(self, activation_id: int, fields: dict[str, str]) -> None:
@@ -197,10 +244,9 @@ class ActivationStore:
 
     @mapped
     async def drop_intent(self, activation_id: int) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.intent(activation_id))
-            pipe.zrem(self.keys.intents(), str(activation_id))
-            await pipe.execute()
+        """Both keys in one script: one command instead of MULTI, DEL, ZREM, EXEC."""
+        keys = (self.keys.intent(activation_id), self.keys.intents())
+        await self.redis.eval(DROP_INTENT, 2, *keys, str(activation_id))
 
     @mapped
     async def stale_intents(self, started_before: float, limit: int = 100) -> list[int]:
@@ -215,19 +261,25 @@ class ActivationStore:
         return cast("dict[str, str]", await self.redis.hgetall(self.keys.intent(activation_id)))
 
     @mapped
-    async def record_purchase(self, act: Activation) -> None:
-        """Write a bought number: record, then indexes, then drop the intent."""
+    async def record_purchase(self, act: Activation, first_poll: float = 0.0) -> None:
+        """Write a bought number: record, then indexes, then drop the intent. The poller's
+        first look comes `first_poll` seconds after the purchase (an SMS takes that long)."""
         ttl = self._ttl(act)
+        generation = self.cache.generation(act.id) if self.cache is not None else 0
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.keys.activation(act.id), mapping=_fields(encode(act)))
             pipe.expire(self.keys.activation(act.id), ttl)
             pipe.set(self.keys.upstream_order(act.provider, act.order_id), act.id, ex=ttl)
             pipe.zadd(self.keys.tenant_active(act.tenant), {str(act.id): act.created})
-            pipe.zadd(self.keys.active_all(), {str(act.id): act.created})
+            pipe.zadd(self.keys.active_all(), {str(act.id): act.created + first_poll})
             self._remember(pipe, act)
             pipe.hincrby(self.keys.service_stats(act.service), f"{act.country}:issued", 1)
             self._provider_event(pipe, act, "issued")
             await pipe.execute()
+        if self.cache is not None:
+            # The first getStatus and the poller's first visit read memory, not Redis (kept
+            # only if no write of this id was announced meanwhile, as for any read).
+            self.cache.put(act, generation)
         # The record exists: dropping the intent need not delay the client's answer.
         self.later(self.drop_intent(act.id))
 
@@ -379,12 +431,10 @@ class ActivationStore:
 
     @mapped
     async def lease(self, holder: str, ttl: float) -> bool:
-        """Hold the poller lease: take it when free, renew it when ours."""
+        """Hold the poller lease: take it when free, renew it when ours (one command: the
+        poller asks twenty times a second)."""
         key, ms = self.keys.poller_lease(), int(ttl * 1000)
-        if await self.redis.set(key, holder, nx=True, px=ms):
-            return True
-        renewed = await self.redis.eval(RENEW_IF_MINE, 1, key, holder, str(ms))
-        return bool(renewed)
+        return bool(await self.redis.eval(TAKE_OR_RENEW, 1, key, holder, str(ms)))
 
     @mapped
     async def active_ids(self, tenant: str) -> list[int]:
