@@ -32,10 +32,11 @@ def crashed_purchase(proxy: Proxy, provider: str, started_ago: float = 300) -> s
     return activation_id
 
 
-def intents(proxy: Proxy) -> list[str]:
+def intents(proxy: Proxy, rentals: bool = False) -> list[str]:
+    """The ids of purchase intents (or, with `rentals`, rental intents) still in Redis."""
     keys = Keys(proxy.settings.redis.key_prefix)
     client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
-    found: list[str] = client.zrange(keys.intents(), 0, -1)
+    found: list[str] = client.zrange(keys.rent_intents() if rentals else keys.intents(), 0, -1)
     client.close()
     return found
 
@@ -93,11 +94,7 @@ def test_vak_intent_stays_and_is_reported(make_proxy: ProxyFactory, vaksms: Upst
 
 
 def rent_intents(proxy: Proxy) -> list[str]:
-    keys = Keys(proxy.settings.redis.key_prefix)
-    client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
-    found: list[str] = client.zrange(keys.rent_intents(), 0, -1)
-    client.close()
-    return found
+    return intents(proxy, rentals=True)
 
 
 def age_rent_intents(proxy: Proxy, seconds: float) -> None:
