@@ -95,6 +95,7 @@ async def services_and_countries(
     """Rental prices for `hours` in one country, cheapest stocked offer per service;
     OUT_OF_STOCK when the providers that answered have no number there (seeds/004:415)."""
     found: dict[str, list[tuple[Decimal, int]]] = {}
+    operators = {"any"}
     asked = failed = 0
     for name in tenant.providers:
         provider = ctx.providers[name]
@@ -102,6 +103,8 @@ async def services_and_countries(
         if place is None or request.hours > provider.max_rent_hours:
             continue
         asked += 1
+        if provider.kind != "smspva":  # SMSPVA's create has no operator (seeds/001:101-112)
+            operators.update(ctx.catalogs.operators.honoured(provider.kind, request.country))
         try:
             offers = await provider.rent_offers(place, request.hours)
         except ProviderError as exc:
@@ -127,7 +130,8 @@ async def services_and_countries(
         return error(RentError.OUT_OF_STOCK)
     body = {
         "countries": {str(request.country): request.country},
-        "operators": {"0": "any"},  # neither upstream rents by operator
+        # seeds/002:720: every operator a rent may ask for here, "any" among them, by name
+        "operators": {str(i): name for i, name in enumerate(sorted(operators))},
         "services": services,
         "currency": answers.currency_number(tenant.currency),  # seeds/004:410
     }

@@ -78,11 +78,14 @@ def test_services_and_countries(proxy: Proxy, smspva: Upstream) -> None:
     smspva.emulator.rent.set_stock("opt11", "RU", 7, price_day="1.50")
     body = proxy.call("pva", action="getRentServicesAndCountries").json()
     assert body["countries"] == {"0": 0} and body["currency"] == 840
+    assert body["operators"] == {"0": "any"}  # SMSPVA rents by no operator
     assert body["services"]["tg"] == {"cost": 10.5, "quant": 7}  # a week for 4 hours
     longer = proxy.call("pva", action="getRentServicesAndCountries", rent_time=169).json()
     assert longer["services"]["tg"]["cost"] == 21.0
     merged = proxy.call("alice", action="getRentServicesAndCountries").json()
     assert merged["services"]["tg"]["quant"] > 7  # VAK's stock added
+    named = list(merged["operators"].values())
+    assert "any" in named and "mts" in named and named == sorted(named)  # VAK rents by operator
     assert "wa" in proxy.call("vak", action="getRentServicesAndCountries").json()["services"]
     vak_long = proxy.call("vak", action="getRentServicesAndCountries", rent_time=5).json()
     assert vak_long == {"status": "error", "message": "OUT_OF_STOCK"}  # seeds/004:415
