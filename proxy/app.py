@@ -100,7 +100,8 @@ def create_app(settings: Settings) -> Starlette:
                 ctx = state["ctx"]
                 secrets = {t.name: t.webhook_secret.encode() for t in settings.tenants
                            if t.webhook_secret}  # fmt: skip
-                sender = Sender(ctx.notifier.outbox, hooks, secrets, ctx.metrics)
+                sender = Sender(ctx.notifier.outbox, hooks, secrets, ctx.metrics,
+                                settings.webhooks.private_targets)  # fmt: skip
                 poller = Poller(ctx, settings.providers, sender)
                 polling = asyncio.create_task(poller.run())
             if settings.catalog.warm:

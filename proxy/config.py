@@ -114,6 +114,15 @@ class TenantSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Where webhook POSTs may go."""
+
+    # A client's getRentNumber `url` may name a private, loopback or link-local address (this
+    # network's own hosts) only when this is true; tenants' configured URLs always may.
+    private_targets: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingSettings:
     """Failover bounds and the background work shared by the replicas."""
 
@@ -172,6 +181,7 @@ class Settings:
     catalog: CatalogSettings = CatalogSettings()
     mapping: MappingSettings = MappingSettings()
     routing: RoutingSettings = RoutingSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def hash_key(key: str) -> bytes:
@@ -274,6 +284,9 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         catalog=_catalog(_section(raw, "catalog")),
         routing=_routing(_section(raw, "routing")),
         mapping=_mapping(_section(raw, "mapping")),
+        webhooks=WebhookSettings(
+            private_targets=bool(_section(raw, "webhooks").get("private_targets", False))
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import ipaddress
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -37,6 +38,20 @@ def usable_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+async def public_target(url: str) -> bool:
+    """Every address the URL's host resolves to is a public one: a client's URL must not make
+    smsproxy call this network's own hosts (loopback, private, link-local such as a cloud's
+    metadata service). A name that does not resolve passes: its POST fails and is retried."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
+    except (OSError, UnicodeError):
+        return True
+    addresses = {str(info[4][0]).split("%")[0] for info in found}  # "%": an IPv6 zone
+    return all(ipaddress.ip_address(address).is_global for address in addresses)
+
+
 def signature(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
@@ -50,11 +65,13 @@ class Sender:
         client: httpx.AsyncClient,
         secrets: Mapping[str, bytes],
         metrics: Metrics,
+        private_targets: bool = False,
     ) -> None:
         self.outbox = outbox
         self.client = client
         self.secrets = secrets
         self.metrics = metrics
+        self.private_targets = private_targets
 
     async def send_due(self, now: float) -> dict[str, int]:
         """One pass: every due delivery tried once, CONCURRENCY at a time; counts by outcome."""
@@ -63,8 +80,9 @@ class Sender:
 
         async def one(delivery: Delivery) -> None:
             async with slots:
-                delivered = await self._post(delivery)
-            result = await self.outbox.settle(delivery, delivered, now)
+                allowed = await self._allowed(delivery)
+                delivered = allowed and await self._post(delivery)
+            result = await self.outbox.settle(delivery, delivered, now, hopeless=not allowed)
             outcome[result] += 1
             self.metrics.webhooks.labels(result).inc()
             if result == "abandoned":
@@ -73,6 +91,15 @@ class Sender:
 
         await asyncio.gather(*(one(d) for d in await self.outbox.take_due(now)))
         return outcome
+
+    async def _allowed(self, delivery: Delivery) -> bool:
+        """A URL a client sent (getRentNumber's `url`) must name a public host unless the
+        operator allows otherwise (`webhooks.private_targets`); the operator's own URLs are
+        trusted."""
+        if self.private_targets or not delivery.from_client or await public_target(delivery.url):
+            return True
+        log.warning("webhook_target_refused", tenant=delivery.tenant, url=delivery.url)
+        return False
 
     async def _post(self, delivery: Delivery) -> bool:
         body = delivery.body.encode()
@@ -134,4 +161,4 @@ class Notifier:
                 "text": sms.text, "code": code_in(sms.text), "country": after.country,
                 "receivedAt": timestamp(sms.date), "phone": after.phone,
                 "phoneFrom": sms.sender,
-            })  # fmt: skip
+            }, from_client=True)  # fmt: skip

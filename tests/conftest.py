@@ -89,6 +89,7 @@ def proxy_config(
     tenants: dict[str, dict[str, Any]] | None = None,
     providers: dict[str, dict[str, Any]] | None = None,
     routing: dict[str, Any] | None = None,
+    webhooks: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The test deployment: four tenants over the two emulated providers; the dicts given
     are merged into a tenant's, a provider's or the routing table."""
@@ -112,6 +113,7 @@ def proxy_config(
         # The background poller is tested on its own (tests/e2e/test_poller.py); elsewhere
         # getStatus polls on demand, so a test sees a delivered code at its next read.
         "routing": {"poller": False, **(routing or {})},
+        "webhooks": webhooks or {},
     }  # fmt: skip
     for tenant in config["tenants"]:
         tenant.update((tenants or {}).get(tenant["name"], {}))

@@ -36,6 +36,7 @@ class Delivery:
     tenant: str
     attempts: int
     created: float
+    from_client: bool = False  # the URL came with a client request, not from the operator
 
 
 class Outbox:
@@ -46,12 +47,14 @@ class Outbox:
         self.keys = keys
 
     @mapped
-    async def enqueue(self, tenant: str, url: str, payload: Mapping[str, Any]) -> str:
+    async def enqueue(
+        self, tenant: str, url: str, payload: Mapping[str, Any], *, from_client: bool = False
+    ) -> str:
         """Owe one POST of `payload` to `url`, due now."""
         delivery_id = uuid.uuid4().hex
         now = time.time()
-        fields = {"url": url, "body": json.dumps(payload), "tenant": tenant,
-                  "attempts": "0", "created": repr(now)}  # fmt: skip
+        fields = {"url": url, "body": json.dumps(payload), "tenant": tenant, "attempts": "0",
+                  "created": repr(now), "from_client": "1" if from_client else "0"}  # fmt: skip
         key = self.keys.webhook(delivery_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=cast("dict[Any, Any]", fields))
@@ -76,16 +79,19 @@ class Outbox:
                 continue
             found.append(
                 Delivery(delivery_id, fields["url"], fields["body"], fields["tenant"],
-                         int(fields["attempts"]), float(fields["created"]))
+                         int(fields["attempts"]), float(fields["created"]),
+                         fields.get("from_client") == "1")
             )  # fmt: skip
         return found
 
     @mapped
-    async def settle(self, delivery: Delivery, delivered: bool, now: float) -> str:
+    async def settle(
+        self, delivery: Delivery, delivered: bool, now: float, *, hopeless: bool = False
+    ) -> str:
         """Drop a delivered or hopeless POST, or schedule the next attempt; the outcome word."""
         attempts = delivery.attempts + 1
         retry_at = now + BACKOFF[min(attempts, len(BACKOFF)) - 1]
-        if delivered or attempts >= ATTEMPTS or retry_at - delivery.created > WINDOW:
+        if delivered or hopeless or attempts >= ATTEMPTS or retry_at - delivery.created > WINDOW:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self.keys.webhook(delivery.id))
                 pipe.zrem(self.keys.webhook_queue(), delivery.id)

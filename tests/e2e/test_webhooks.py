@@ -27,7 +27,7 @@ from proxy.redis_server import EmbeddedRedis
 from proxy.serving import ThreadedServer
 from proxy.store.keys import Keys
 from proxy.store.outbox import ATTEMPTS, BACKOFF, WINDOW, Outbox
-from proxy.webhooks import Sender, code_in
+from proxy.webhooks import Sender, code_in, public_target
 from tests.conftest import ProxyFactory, Upstream, order_for
 from tests.e2e.test_poller import wait_until
 from tests.e2e.test_rent import pva_order, rented
@@ -107,7 +107,8 @@ def test_rented_number_posts_each_sms(
     """getRentNumber's `url`: the poller watches the rental (waking the SMSPVA number itself)
     and posts each SMS with the rent id, the code and the sender."""
     monkeypatch.setattr(smspva.emulator.rent, "activation_delay", 0.0)
-    proxy = make_proxy(routing=POLLER, poll_interval=0.1)
+    # the test's receiver is on loopback: a target the operator must allow for client URLs
+    proxy = make_proxy(routing=POLLER, poll_interval=0.1, webhooks={"private_targets": True})
     rent_id, phone, _ = rented(proxy, "pva", url=receiver.url)
     order = pva_order(smspva, phone)
     wait_until(lambda: order.activated_at is not None)  # woken with no client request
@@ -124,6 +125,27 @@ def test_rented_number_posts_each_sms(
     assert receiver.bodies()[1]["code"] == "222333"
     status = proxy.call("pva", action="getRentStatus", id=rent_id).json()
     assert status["quantity"] == "2"  # the client's own reads see the same SMS
+
+
+def test_a_client_url_to_this_network_is_refused(
+    make_proxy: ProxyFactory, smspva: Upstream, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default a client's `url` may not reach loopback or private hosts (no SSRF through
+    smsproxy): the POST is abandoned at once, unsent; the rental itself is unaffected."""
+    monkeypatch.setattr(smspva.emulator.rent, "activation_delay", 0.0)
+    proxy = make_proxy(routing=POLLER, poll_interval=0.1)
+    rent_id, phone, _ = rented(proxy, "pva", url=receiver.url)
+    order = pva_order(smspva, phone)
+    wait_until(lambda: order.activated_at is not None)
+    smspva.emulator.deliver_rent_sms(order.order_id, "Telegram code: 111 222", "TELEGRAM")
+
+    def abandoned() -> bool:
+        text = proxy.client.get(proxy.url + "/metrics").text
+        return 'smsproxy_webhooks_total{outcome="abandoned"} 1.0' in text
+
+    wait_until(abandoned)
+    assert receiver.posts == []
+    assert proxy.call("pva", action="getRentStatus", id=rent_id).json()["quantity"] == "1"
 
 
 def test_a_rent_url_that_is_not_http_is_ignored(make_proxy: ProxyFactory) -> None:
@@ -209,3 +231,18 @@ def test_a_post_that_later_succeeds(redis_server: EmbeddedRedis, receiver: Recei
         await redis.aclose()
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("url", "public"),
+    [
+        ("http://93.184.216.34/hook", True),
+        ("http://127.0.0.1:9/hook", False),
+        ("http://10.1.2.3/hook", False),
+        ("http://169.254.169.254/latest", False),  # a cloud's metadata service: link-local
+        ("http://[::1]/hook", False),
+        ("https://localhost/hook", False),
+    ],
+)
+def test_which_hosts_a_client_url_may_reach(url: str, public: bool) -> None:
+    assert run(public_target(url)) is public
