@@ -55,6 +55,9 @@ log = structlog.get_logger("rent")
 RENT_LIST_SIZE = 10  # seeds/004:473: getRentList shows the last 10 numbers
 GONE = frozenset({Refusal.ORDER_EXPIRED, Refusal.ORDER_NOT_FOUND})
 FINISH, CANCEL = 1, 2  # seeds/002:840-845
+# An SMSPVA number stays awake 10-30 minutes after `activate` (seeds/001:39-40): whether it must
+# be woken is asked once a minute, not at every poll (`orders` lists the whole account).
+WAKE_CHECK_EVERY = 60.0
 
 
 def error(message: RentError, info: dict[str, Any] | None = None) -> Answer:
@@ -268,7 +271,11 @@ async def refresh(ctx: Context, rent: Rent, *, force: bool = False, wake: bool =
     if provider is None or not (force or await rents.claim_poll(rent.id, provider.poll_interval)):
         return current
     try:
-        if wake and await provider.rent_state(rent.order_id) is RentState.INACTIVE:
+        if (
+            wake
+            and await rents.claim_poll(rent.id, WAKE_CHECK_EVERY, "wake")
+            and await provider.rent_state(rent.order_id) is RentState.INACTIVE
+        ):
             try:
                 await provider.rent_activate(rent.order_id)
             except ProviderRefused as exc:

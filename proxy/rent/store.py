@@ -180,11 +180,12 @@ class RentStore:
         return rents
 
     @mapped
-    async def claim_poll(self, rent_id: int, interval: float) -> bool:
+    async def claim_poll(self, rent_id: int, interval: float, what: str = "poll") -> bool:
         """True for exactly one caller per interval, across every replica."""
         claimed = await self.redis.set(
-            self.keys.rent_poll_claim(rent_id), "1", nx=True, px=max(1, int(interval * 1000))
-        )
+            self.keys.rent_poll_claim(rent_id, what), "1", nx=True,
+            px=max(1, int(interval * 1000)),
+        )  # fmt: skip
         return bool(claimed)
 
 

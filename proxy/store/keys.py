@@ -105,9 +105,10 @@ class Keys:
         """Hash: one rental (its id comes from the activation id counter)."""
         return f"{self.prefix}:rent:{{{rent_id}}}"
 
-    def rent_poll_claim(self, rent_id: int) -> str:
-        """SET NX PX key: whoever sets it may ask the upstream for this rental's SMS now."""
-        return f"{self.prefix}:rent:{{{rent_id}}}:poll"
+    def rent_poll_claim(self, rent_id: int, what: str = "poll") -> str:
+        """SET NX PX key: whoever sets it may ask the upstream about this rental now (`poll`
+        its SMS, `wake` check whether the number must be woken)."""
+        return f"{self.prefix}:rent:{{{rent_id}}}:{what}"
 
     def tenant_rents(self, tenant: str) -> str:
         """Sorted set of the tenant's rental ids, scored by creation time (getRentList)."""

@@ -246,3 +246,17 @@ def test_a_post_that_later_succeeds(redis_server: EmbeddedRedis, receiver: Recei
 )
 def test_which_hosts_a_client_url_may_reach(url: str, public: bool) -> None:
     assert run(public_target(url)) is public
+
+
+def test_a_watched_rental_is_not_woken_at_every_poll(
+    make_proxy: ProxyFactory, smspva: Upstream, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMS are asked at each poll interval; whether the number must be woken (`orders`, a list
+    of the whole account) only once a minute: the number stays awake 10-30 min (001:39-40)."""
+    monkeypatch.setattr(smspva.emulator.rent, "activation_delay", 0.0)
+    proxy = make_proxy(routing=POLLER, poll_interval=0.1, webhooks={"private_targets": True})
+    rented(proxy, "pva", url=receiver.url)
+    time.sleep(1.0)
+    assert smspva.emulator.requests["rent:sms"] >= 5
+    assert smspva.emulator.requests["rent:orders"] == 1
+    assert smspva.emulator.requests["rent:activate"] == 1
