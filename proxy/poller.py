@@ -41,6 +41,7 @@ TICK = 0.05  # how often the lease holder looks for due activations
 BATCH = 200
 CONCURRENCY = 20
 MIN_SAMPLE = 5  # numbers issued before a cancel rate means anything
+BROKEN_RETRY = 60.0  # a record whose visit raised is looked at again after this long
 WEBHOOK_TICK = 0.2  # how often the lease holder looks for webhooks due
 
 
@@ -64,6 +65,7 @@ class Poller:
         self.leading = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._next_rate_check = 0.0
+        self._lease_until = 0.0
 
     async def check_cancel_rates(self) -> dict[str, float]:
         """Cancelled / issued per account over the window; warn before providers punish it."""
@@ -101,7 +103,10 @@ class Poller:
                     await delivering
 
     async def _round(self) -> None:
+        asked = time.monotonic()
         leading = await self.ctx.store.lease(self.holder, LEASE_TTL)
+        if leading:
+            self._lease_until = asked + LEASE_TTL  # ours for sure until then, however long
         if leading != self.leading:
             log.info("poller_lease", leading=leading, holder=self.holder[:8])
             self.leading = leading
@@ -128,7 +133,8 @@ class Poller:
         deliveries owed (safe in Redis) are never left without a sender."""
         assert self.sender is not None
         while True:
-            if self.leading:
+            # Only while the lease is surely ours: a long sweep must not let two replicas send.
+            if self.leading and time.monotonic() < self._lease_until - 1.0:
                 try:
                     await self.sender.send_due(self.ctx.clock())
                 except StoreError as exc:
@@ -156,6 +162,9 @@ class Poller:
                     await visit(record_id)
                 except (StoreError, LookupError) as exc:
                     log.warning("poller_visit_failed", kind=kind, id=record_id, error=str(exc))
+                except Exception:  # one bad record must not hold up the rest, every round
+                    log.exception("poller_visit_broken", kind=kind, id=record_id)
+                    await schedule.reschedule(record_id, self.ctx.clock() + BROKEN_RETRY)
 
         await asyncio.gather(*(one(record_id) for record_id in due))
         return len(due)

@@ -33,15 +33,21 @@ SIGNATURE_HEADER = "X-Smsproxy-Signature"
 
 
 def usable_url(url: str) -> bool:
-    """Only absolute http(s) URLs are called; anything else is not a webhook."""
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    """Only absolute http(s) URLs with a host (and a valid port, if any) are called."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 async def public_target(url: str) -> bool:
     """Every address the URL's host resolves to is a public one: a client's URL must not make
     smsproxy call this network's own hosts (loopback, private, link-local such as a cloud's
     metadata service). A name that does not resolve passes: its POST fails and is retried."""
+    if not usable_url(url):
+        return False
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
@@ -49,7 +55,26 @@ async def public_target(url: str) -> bool:
     except (OSError, UnicodeError):
         return True
     addresses = {str(info[4][0]).split("%")[0] for info in found}  # "%": an IPv6 zone
-    return all(ipaddress.ip_address(address).is_global for address in addresses)
+    return all(_public(ipaddress.ip_address(address)) for address in addresses)
+
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global, and no private IPv4 address hidden inside an IPv6 one (mapped, 6to4, Teredo,
+    NAT64), which would reach the same host."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = (
+            address.ipv4_mapped
+            or address.sixtofour
+            or (address.teredo[1] if address.teredo else None)
+        )
+        if inner is None and address in NAT64:
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if inner is not None and not inner.is_global:
+            return False
+    return address.is_global
 
 
 def signature(secret: bytes, body: bytes) -> str:
@@ -80,8 +105,12 @@ class Sender:
 
         async def one(delivery: Delivery) -> None:
             async with slots:
-                allowed = await self._allowed(delivery)
-                delivered = allowed and await self._post(delivery)
+                try:
+                    allowed = await self._allowed(delivery)
+                    delivered = allowed and await self._post(delivery)
+                except Exception:  # a URL httpx cannot use, say: it never will
+                    log.exception("webhook_unusable", tenant=delivery.tenant)
+                    allowed = delivered = False
             result = await self.outbox.settle(delivery, delivered, now, hopeless=not allowed)
             outcome[result] += 1
             self.metrics.webhooks.labels(result).inc()

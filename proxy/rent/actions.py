@@ -379,7 +379,9 @@ async def _extendable(
 
     SMSPVA prolongs only in the last 7 days and up to 90 days from now (seeds/001:25-31): before
     that window the hours that may be added are 0, so MAX_HOURS_EXCEED says `max` 0. A rental
-    that is over cannot be extended: RENT_DIE, unless it can be re-ordered (`_reorderable`).
+    that is over cannot be extended (RENT_DIE). SMS-Activate re-orders a finished one under a
+    new id (002:921); neither upstream can: SMSPVA keeps nothing of it, and VAK's prolongNumber
+    serves getExtraActivation, not rentals (SPEC-NOTES), giving a 20-minute order.
     """
     rent = await _owned(ctx, tenant, rent_id)
     if rent is None:
@@ -396,64 +398,10 @@ async def _extendable(
     return rent, provider
 
 
-async def _reorderable(
-    ctx: Context, tenant: TenantSettings, rent_id: int
-) -> tuple[Rent, Provider] | None:
-    """A finished rental whose number can be had again: "when a completed rent is prolonged,
-    it will be reordered, a new id will be provided" (seeds/002:921, 004:491). Only VAK-SMS
-    re-orders a number (prolongNumber, seeds/003:867-874), and only one that got a code
-    (003:1154); a deleted or run-out SMSPVA rental is gone upstream."""
-    rent = await _owned(ctx, tenant, rent_id)
-    if rent is None or rent.current(ctx.clock()).status is not RentStatus.FINISHED:
-        return None
-    provider = ctx.providers.get(rent.provider)
-    if provider is None or not provider.reissues_numbers or not rent.messages:
-        return None
-    return rent, provider
-
-
-async def reorder(ctx: Context, tenant: TenantSettings, old: Rent, provider: Provider) -> Answer:
-    """The finished rental's number again, under a new id; its end is the upstream's own."""
-    rents = RentStore.beside(ctx.store)
-    rent_id = await ctx.store.next_id()
-    await rents.begin(rent_id, {
-        "tenant": tenant.name, "provider": provider.name, "service": old.service,
-        "upstream_service": old.upstream_service, "upstream_country": old.upstream_country,
-        "parent": str(old.id),
-    })  # fmt: skip
-    try:
-        bought = await provider.reissue(old.upstream_service, old.phone)
-    except ProviderRefused as exc:
-        await rents.give_up(rent_id)
-        if exc.refusal is Refusal.NO_BALANCE:
-            return error(RentError.NO_BALANCE)
-        return error(RentError.RENT_DIE)  # the upstream will not give this number again
-    except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
-        await rents.give_up(rent_id, unknown=str(exc))
-        return error(RentError.SERVER_ERROR)
-    except ProviderError as exc:
-        await rents.give_up(rent_id)
-        log.warning("rent_reorder_failed", provider=provider.name, error=str(exc))
-        return error(RentError.SERVER_ERROR)
-    now = ctx.clock()
-    lasts = bought.expires_in if bought.expires_in is not None else provider.order_lifetime
-    rent = replace(
-        old, id=rent_id, order_id=bought.order_id, created=now, until=now + lasts,
-        status=RentStatus.ACTIVE, messages=(),
-    )  # fmt: skip
-    await rents.save(rent, new=True)
-    log.info("rent_reordered", provider=provider.name, rent=rent.id, parent=old.id)
-    return phone_answer(rent)
-
-
 async def continue_rent(
     ctx: Context, tenant: TenantSettings, request: ContinueRentNumber
 ) -> Answer:
-    """Prolong by the covering period; answered like getRentNumber with the new end. A
-    finished rental is re-ordered where the upstream can (`_reorderable`)."""
-    again = await _reorderable(ctx, tenant, request.rent_id)
-    if again is not None:
-        return await reorder(ctx, tenant, *again)
+    """Prolong by the covering period; answered like getRentNumber with the new end."""
     checked = await _extendable(ctx, tenant, request.rent_id, request.hours)
     if isinstance(checked, Answer):
         return checked
@@ -483,18 +431,13 @@ async def continue_rent(
 async def continue_price(
     ctx: Context, tenant: TenantSettings, request: GetContinueRentPriceNumber
 ) -> Answer:
-    """What continueRentNumber would cost: the upstream's day price x the covering days, or
-    for a re-order the upstream's price of the number for its service."""
-    again = await _reorderable(ctx, tenant, request.rent_id)
-    checked = again or await _extendable(ctx, tenant, request.rent_id, request.hours)
+    """What continueRentNumber would cost: the upstream's day price x the covering days."""
+    checked = await _extendable(ctx, tenant, request.rent_id, request.hours)
     if isinstance(checked, Answer):
         return checked
     rent, provider = checked
     try:
-        if again is not None:
-            offers = await provider.offers(rent.upstream_country, rent.upstream_service)
-        else:
-            offers = await provider.rent_offers(rent.upstream_country, request.hours)
+        offers = await provider.rent_offers(rent.upstream_country, request.hours)
     except ProviderError as exc:
         log.warning("rent_offers_unavailable", provider=provider.name, error=str(exc))
         return error(RentError.SERVER_ERROR)

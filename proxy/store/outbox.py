@@ -25,6 +25,24 @@ BACKOFF = (30.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 2700.0)
 SEND_TIMEOUT = 10.0  # a POST's own timeout; a taken delivery comes back after three of these
 BATCH = 50
 
+# KEYS[1] queue; ARGV now, limit, pushed-ahead score -> the ids taken
+TAKE_DUE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
+return ids
+"""
+# KEYS[1] delivery hash, KEYS[2] queue; ARGV id, attempts, retry score. A delivery whose hash
+# is gone (expired, or settled by another sender) is not brought back as a bare stub.
+RETRY_IF_KEPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+redis.call('HSET', KEYS[1], 'attempts', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
@@ -68,20 +86,25 @@ class Outbox:
         """Deliveries due by `now`, each pushed SEND_TIMEOUT ahead first, so that a sender
         that dies mid-POST leaves it to be sent again rather than lost."""
         queue = self.keys.webhook_queue()
-        ids = cast("list[str]", await self.redis.zrangebyscore(queue, 0, now, 0, limit))
+        # One script takes them and pushes them ahead: two senders never take the same one.
+        taken = await self.redis.eval(
+            TAKE_DUE, 1, queue, repr(now), str(limit), repr(now + SEND_TIMEOUT * 3)
+        )
         found = []
-        for delivery_id in ids:
-            await self.redis.zadd(queue, {delivery_id: now + SEND_TIMEOUT * 3}, xx=True)
+        for delivery_id in cast("list[str]", taken):
             key = self.keys.webhook(delivery_id)
             fields = cast("dict[str, str]", await self.redis.hgetall(key))
-            if not fields:
-                await self.redis.zrem(queue, delivery_id)  # expired: nothing left to send
-                continue
-            found.append(
-                Delivery(delivery_id, fields["url"], fields["body"], fields["tenant"],
-                         int(fields["attempts"]), float(fields["created"]),
-                         fields.get("from_client") == "1")
-            )  # fmt: skip
+            try:
+                found.append(
+                    Delivery(delivery_id, fields["url"], fields["body"], fields["tenant"],
+                             int(fields["attempts"]), float(fields["created"]),
+                             fields.get("from_client") == "1")
+                )  # fmt: skip
+            except (KeyError, ValueError):  # expired or damaged: nothing that can be sent
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.delete(key)
+                    pipe.zrem(queue, delivery_id)
+                    await pipe.execute()
         return found
 
     @mapped
@@ -97,11 +120,11 @@ class Outbox:
                 pipe.zrem(self.keys.webhook_queue(), delivery.id)
                 await pipe.execute()
             return "delivered" if delivered else "abandoned"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.webhook(delivery.id), "attempts", str(attempts))
-            pipe.zadd(self.keys.webhook_queue(), {delivery.id: retry_at})
-            await pipe.execute()
-        return "retry"
+        kept = await self.redis.eval(
+            RETRY_IF_KEPT, 2, self.keys.webhook(delivery.id), self.keys.webhook_queue(),
+            delivery.id, str(attempts), repr(retry_at),
+        )  # fmt: skip
+        return "retry" if kept else "abandoned"
 
     @mapped
     async def pending(self) -> int:
