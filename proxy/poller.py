@@ -125,7 +125,7 @@ class Poller:
         if any(settled[k] for k in ("refunded", "nothing_bought")):
             log.info("intents_reconciled", **settled)
         rented = await reconcile_rents(self.ctx)
-        if any(rented[k] for k in ("refunded", "nothing_bought")):
+        if any(rented[k] for k in ("adopted", "nothing_bought")):
             log.info("rent_intents_reconciled", **rented)
 
     async def _deliver(self) -> None:

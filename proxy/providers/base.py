@@ -185,6 +185,7 @@ class RentOrder:
     service: str  # the provider's rental service code
     country: str  # the provider's country code
     until: float
+    phone: str = ""  # digits with the calling code
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,9 +235,11 @@ def parse_rent_orders(provider: str, body: Any) -> list[RentOrder]:
         if not isinstance(item, dict) or item.get("id") in (None, ""):
             continue
         until = item.get("until")
+        digits = "".join(ch for ch in f"{item.get('ccode', '')}{item.get('pnumber', '')}"
+                         if ch.isdigit())  # fmt: skip
         orders.append(
             RentOrder(str(item["id"]), str(item.get("scode", "")), str(item.get("cname", "")),
-                      float(until) if isinstance(until, int | float) else 0.0)
+                      float(until) if isinstance(until, int | float) else 0.0, digits)
         )  # fmt: skip
     return orders
 

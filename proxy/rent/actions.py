@@ -180,6 +180,7 @@ async def rent_number(
         await rents.begin(rent_id, {
             "tenant": tenant.name, "provider": provider.name, "service": request.service,
             "upstream_service": code, "upstream_country": place, "hours": str(request.hours),
+            "country": str(request.country), "url": url,
         })  # fmt: skip
         try:
             bought = await provider.rent(code, place, request.hours, operator)

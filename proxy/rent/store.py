@@ -130,6 +130,12 @@ class RentStore:
         await self.redis.hset(self.keys.rent(rent_id), "reported", "1")
 
     @mapped
+    async def held(self, provider: str, order_id: str) -> bool:
+        """Whether a rental holds this upstream rental order."""
+        key = self.keys.upstream_order(f"{provider}:rent", order_id)
+        return bool(await self.redis.exists(key))
+
+    @mapped
     async def claim_upstream(self, provider: str, order_id: str, rent_id: int) -> bool:
         """Bind an upstream rental order to a rent id unless another already holds it."""
         key = self.keys.upstream_order(f"{provider}:rent", order_id)
