@@ -189,17 +189,20 @@ async def refresh(ctx: Context, act: Activation, *, upstream: bool = True) -> Ac
         # Still waiting changes a record only once it expires, which the copy in hand shows
         # as well as a fresh read would: no lock, no read, nothing to write (most polls).
         return act
-    before, updated = await _change(ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()))
-    if len(updated.messages) > len(before.messages):
-        if not before.messages:
-            ctx.metrics.codes.labels(updated.provider).inc()
-            await ctx.store.count_code(updated)
-        await ctx.notifier.activation(before, updated)
+    before, updated = await _change(
+        ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()), ctx.notifier.activation
+    )
+    if updated.messages and not before.messages:
+        ctx.metrics.codes.labels(updated.provider).inc()
+        await ctx.store.count_code(updated)
     return updated
 
 
 def _change(
-    ctx: Context, activation_id: int, change: Callable[[Activation], Activation]
+    ctx: Context,
+    activation_id: int,
+    change: Callable[[Activation], Activation],
+    before_save: Callable[[Activation, Activation], Awaitable[None]] | None = None,
 ) -> Awaitable[tuple[Activation, Activation]]:
     """Read-modify-write under the activation's lock: (as it was, as it is)."""
     return change_locked(
@@ -207,6 +210,7 @@ def _change(
         lambda: ctx.store.load(activation_id, fresh=True),
         ctx.store.save,
         change,
+        before_save,
     )
 
 

@@ -244,7 +244,11 @@ class Dispatcher:
                 await self.store.drop_intent(intent.activation_id)
             raise
         activation_id = intent.activation_id
-        cost = (await prices).get(provider.name)
+        try:
+            cost = (await prices).get(provider.name)
+        except StoreError as exc:  # the number is bought: record it without a catalog price
+            log.warning("price_unavailable", provider=provider.name, error=str(exc))
+            cost = None
         if purchase.cost is not None:  # the upstream's own figure wins over the catalog's
             cost = self.money.client_price(
                 purchase.cost, purchase.currency or provider.currency, tenant.currency,

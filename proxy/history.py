@@ -10,7 +10,7 @@ from proxy import lifecycle
 from proxy.config import TenantSettings
 from proxy.protocol import answers
 from proxy.protocol.answers import Answer
-from proxy.protocol.requests import GetHistory
+from proxy.protocol.requests import HISTORY_OFFSET_MAX, GetHistory
 from proxy.store.activations import ActivationStore
 
 
@@ -18,6 +18,8 @@ async def get_history(
     store: ActivationStore, tenant: TenantSettings, request: GetHistory, now: float
 ) -> Answer:
     """One page, newest first; an order past its lifetime shows as it has ended."""
+    if request.offset >= HISTORY_OFFSET_MAX:
+        return answers.history([])
     found = await store.history(
         tenant.name, request.start, request.end, request.offset, request.limit, now
     )

@@ -240,11 +240,10 @@ async def _change(ctx: Context, rent_id: int, change: Callable[[Rent], Rent]) ->
     """Read-modify-write under the id's lock (ids are shared with activations: never both);
     SMS this change alone saw first go to the rental's webhook."""
     rents = RentStore.beside(ctx.store)
-    before, after = await change_locked(
-        ctx.store.locked(rent_id), lambda: rents.load(rent_id), rents.save, change
-    )
-    if len(after.messages) > len(before.messages):
-        await ctx.notifier.rent(before, after)
+    _, after = await change_locked(
+        ctx.store.locked(rent_id), lambda: rents.load(rent_id), rents.save, change,
+        ctx.notifier.rent,
+    )  # fmt: skip
     return after
 
 
@@ -407,26 +406,42 @@ async def continue_rent(
     if isinstance(checked, Answer):
         return checked
     rent, provider = checked
+    rents = RentStore.beside(ctx.store)
     async with ctx.store.locked(rent.id):
+        fresh = await rents.load(rent.id) or rent  # what others saved meanwhile is kept
         try:
             added = await provider.rent_prolong(rent.order_id, request.hours)
         except ProviderRefused as exc:
             if exc.refusal in GONE:
-                await RentStore.beside(ctx.store).save(_finished(rent))
+                await rents.save(_finished(fresh))
                 return error(RentError.RENT_DIE)
             if exc.refusal is Refusal.NO_BALANCE:
                 return error(RentError.NO_BALANCE)
             if exc.refusal in (Refusal.BAD_STATUS, Refusal.BAD_REQUEST):
                 return error(RentError.MAX_HOURS_EXCEED, {"max": 0})  # the upstream's clock
             return error(RentError.SERVER_ERROR)
+        except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
+            # Paid or not? The upstream's own `until` says (SMSPVA `orders`, 001:125-156).
+            log.warning("rent_prolong_unknown", provider=provider.name, error=str(exc))
+            until = await _upstream_until(provider, rent.order_id)
+            if until is None or until <= fresh.until:
+                return error(RentError.SERVER_ERROR)
+            added = until - fresh.until
         except ProviderError as exc:
             log.warning("rent_prolong_failed", provider=provider.name, error=str(exc))
             return error(RentError.SERVER_ERROR)
-        rents = RentStore.beside(ctx.store)
-        fresh = await rents.load(rent.id) or rent
         longer = replace(fresh, until=fresh.until + added)
         await rents.save(longer)
     return phone_answer(longer)
+
+
+async def _upstream_until(provider: Provider, order_id: str) -> float | None:
+    """The rental's end as the upstream lists it, or None when it cannot tell."""
+    try:
+        orders = await provider.rent_orders()
+    except ProviderError:
+        return None
+    return next((o.until for o in orders or () if o.order_id == order_id), None)
 
 
 async def continue_price(

@@ -34,6 +34,7 @@ T = TypeVar("T")
 HOUR = 3600.0
 HISTORY_SLACK = 86400.0  # getHistory entries outlive the retention by a day (orders last minutes)
 HISTORY_CHUNK = 200  # records loaded per round trip while a getHistory page fills
+HISTORY_HOURS_PER_READ = 168  # hour keys per MGET: a week, five reads for a month's history
 
 
 class StoreError(Exception):
@@ -302,7 +303,7 @@ class ActivationStore:
     ) -> list[Activation]:
         """One page of the tenant's activations created within [start, end], newest first.
 
-        The hour keys in the window are read newest first, a day of them per MGET (they
+        The hour keys in the window are read newest first, a week of them per MGET (they
         share the tenant's hash slot), and their records loaded until the page is full. A
         record already gone with its retention is skipped, so offsets count only activations
         that still exist.
@@ -326,8 +327,9 @@ class ActivationStore:
 
     async def _history_ids(self, tenant: str, hours: list[int]) -> AsyncIterator[list[int]]:
         """The ids indexed under `hours` (newest hour first), newest first, in chunks."""
-        for day in range(0, len(hours), 24):
-            keys = [self.keys.tenant_history(tenant, hour) for hour in hours[day : day + 24]]
+        for week in range(0, len(hours), HISTORY_HOURS_PER_READ):
+            span = hours[week : week + HISTORY_HOURS_PER_READ]
+            keys = [self.keys.tenant_history(tenant, hour) for hour in span]
             buckets = cast("list[str | None]", await self.redis.mget(keys))
             ids = [int(i) for bucket in buckets if bucket
                    for i in reversed(bucket.rstrip(",").split(","))]  # fmt: skip

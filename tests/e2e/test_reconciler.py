@@ -156,9 +156,7 @@ def test_rental_sold_after_the_client_gave_up(make_proxy: ProxyFactory, smspva: 
     assert len(proxy.call("pva", action="getRentList").json()["values"]) == 1
 
 
-def test_a_young_rental_is_left_to_its_purchase(
-    make_proxy: ProxyFactory, smspva: Upstream
-) -> None:
+def test_a_young_rental_is_left_to_its_purchase(make_proxy: ProxyFactory, smspva: Upstream) -> None:
     """An unheld rental bought a moment ago may be a purchase still in flight: neither
     adopted nor taken as "nothing bought"; the intent waits for a later pass."""
     proxy = make_proxy(read_timeout=0.3)

@@ -309,3 +309,15 @@ def test_out_of_stock(proxy: Proxy, smspva: Upstream) -> None:
     smspva.emulator.rent.set_all_stock(0)
     body = proxy.call("pva", action="getRentServicesAndCountries").json()
     assert body == {"status": "error", "message": "OUT_OF_STOCK"}
+
+
+def test_prolong_that_timed_out_is_read_back(make_proxy: Any, smspva: Upstream) -> None:
+    """SMSPVA prolongs, then goes silent past our timeout: its `orders` list shows the new
+    end, so the client is told of the extension it paid for (and does not pay twice)."""
+    proxy = make_proxy(read_timeout=0.3)
+    rent_id, phone, end = rented(proxy)
+    smspva.emulator.stall("rent:prolong", 1.0, after_effect=True)
+    body = proxy.call("pva", action="continueRentNumber", id=rent_id, rent_time=4).json()
+    assert body["status"] == "success", body
+    assert rented_end(body) == pytest.approx(end + 7 * DAY, abs=2)
+    assert pva_order(smspva, phone).days == 14

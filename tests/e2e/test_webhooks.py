@@ -12,6 +12,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -28,7 +30,7 @@ from proxy.serving import ThreadedServer
 from proxy.store.keys import Keys
 from proxy.store.outbox import ATTEMPTS, BACKOFF, WINDOW, Outbox
 from proxy.webhooks import Sender, code_in, public_target
-from tests.conftest import ProxyFactory, Upstream, order_for
+from tests.conftest import SMSPVA_KEY, ProxyFactory, Upstream, order_for
 from tests.e2e.test_poller import wait_until
 from tests.e2e.test_rent import pva_order, rented
 
@@ -71,14 +73,18 @@ def test_activation_code_is_posted_signed(
     hooked = {"webhook_url": receiver.url, "webhook_secret": SECRET}
     proxy = make_proxy(routing=POLLER, poll_interval=0.1, tenants={"pva": hooked})
     activation_id, phone = proxy.buy("pva")
-    smspva.emulator.deliver_sms(order_for(smspva, phone).order_id, "4812")
+    seen_after = time.time()
+    smspva.emulator.deliver_sms(order_for(smspva, phone).order_id, "4812", "Your code: 4812")
     wait_until(lambda: receiver.posts)
     headers, body = receiver.posts[0]
-    assert json.loads(body) == {
-        "activationId": activation_id, "service": "tg", "text": json.loads(body)["text"],
-        "code": "4812", "country": 0, "receivedAt": json.loads(body)["receivedAt"],
+    sent = json.loads(body)
+    received = sent.pop("receivedAt")
+    assert sent == {
+        "activationId": activation_id, "service": "tg", "text": "Your code: 4812",
+        "code": "4812", "country": 0,
     }  # fmt: skip
-    assert time.strptime(json.loads(body)["receivedAt"], "%Y-%m-%d %H:%M:%S")
+    moment = datetime.strptime(received, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+    assert seen_after - 1 <= moment <= time.time()  # UTC, when smsproxy saw it
     expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     assert headers["x-smsproxy-signature"] == expected
     assert headers["content-type"] == "application/json"
@@ -148,12 +154,14 @@ def test_a_client_url_to_this_network_is_refused(
     assert proxy.call("pva", action="getRentStatus", id=rent_id).json()["quantity"] == "1"
 
 
-def test_a_rent_url_that_is_not_http_is_ignored(make_proxy: ProxyFactory) -> None:
+def test_a_rent_url_that_is_not_http_is_ignored(make_proxy: ProxyFactory, smspva: Upstream) -> None:
+    smspva.emulator.set_balance(SMSPVA_KEY, Decimal(1000))  # four week-long rentals
     proxy = make_proxy()
-    rent_id, _, _ = rented(proxy, "pva", url="ftp://example.invalid/x")
-    assert proxy.call("pva", action="getRentStatus", id=rent_id).json()["message"] == (
-        "STATUS_WAIT_CODE"
-    )
+    for url in ("ftp://example.invalid/x", "http://[::1", "http://example.com:abc/x", "x"):
+        rent_id, _, _ = rented(proxy, "pva", url=url)
+        assert proxy.call("pva", action="getRentStatus", id=rent_id).json()["message"] == (
+            "STATUS_WAIT_CODE"
+        )
 
 
 def test_owed_posts_survive_a_restart(
@@ -256,7 +264,31 @@ def test_a_watched_rental_is_not_woken_at_every_poll(
     monkeypatch.setattr(smspva.emulator.rent, "activation_delay", 0.0)
     proxy = make_proxy(routing=POLLER, poll_interval=0.1, webhooks={"private_targets": True})
     rented(proxy, "pva", url=receiver.url)
-    time.sleep(1.0)
-    assert smspva.emulator.requests["rent:sms"] >= 5
+    wait_until(lambda: smspva.emulator.requests["rent:sms"] >= 5)
     assert smspva.emulator.requests["rent:orders"] == 1
     assert smspva.emulator.requests["rent:activate"] == 1
+
+
+def test_a_vanished_delivery_is_not_brought_back(redis_server: EmbeddedRedis) -> None:
+    """A delivery whose record expired (or another sender settled) is neither revived as a
+    stub by a retry nor able to stop the queue; a damaged record is dropped when taken."""
+
+    async def scenario() -> None:
+        redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+        keys = Keys(f"t{uuid.uuid4().hex[:10]}")
+        outbox = Outbox(redis, keys)
+        gone = await outbox.enqueue("pva", "http://example.invalid/", {"activationId": 1})
+        now = time.time()
+        [delivery] = await outbox.take_due(now)
+        await redis.delete(keys.webhook(gone))
+        assert await outbox.settle(delivery, False, now) == "abandoned"
+        assert await redis.exists(keys.webhook(gone)) == 0
+        damaged = await outbox.enqueue("pva", "http://example.invalid/", {"activationId": 2})
+        await redis.hdel(keys.webhook(damaged), "url")
+        fine = await outbox.enqueue("pva", "http://example.invalid/", {"activationId": 3})
+        assert [d.id for d in await outbox.take_due(time.time() + 1)] == [fine]
+        assert await outbox.pending() == 1
+        assert await outbox.take_due(time.time() + 1) == []  # taken ones are pushed ahead
+        await redis.aclose()
+
+    run(scenario())
