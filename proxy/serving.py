@@ -9,11 +9,12 @@ import socket
 import threading
 import time
 from collections.abc import Coroutine, Iterator
-from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from proxy.running import Running
 
 T = TypeVar("T")
 
@@ -86,7 +87,7 @@ def make_server(
     return Server(config)
 
 
-class ThreadedServer:
+class ThreadedServer(Running):
     """One app served by uvicorn in a background thread, on a free loopback port."""
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int | None = None) -> None:
@@ -120,14 +121,3 @@ class ThreadedServer:
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
         self._thread.join(timeout)
-
-    def __enter__(self) -> ThreadedServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -16,12 +16,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 import httpx
 
 from proxy.redis_server import EmbeddedRedis
+from proxy.running import Running
 from proxy.serving import free_port
 
 HOST = "127.0.0.1"
@@ -100,7 +100,7 @@ def proxy_config(settings: StackSettings, redis_url: str, upstreams: dict[str, s
     return "\n".join(lines) + "\n"
 
 
-class Stack:
+class Stack(Running):
     """Start with `with Stack(settings) as stack:`; everything is stopped on the way out."""
 
     def __init__(self, settings: StackSettings) -> None:
@@ -208,14 +208,3 @@ class Stack:
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
-
-    def __enter__(self) -> Stack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
