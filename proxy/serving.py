@@ -102,8 +102,10 @@ class ThreadedServer(Running):
         return f"http://{self.host}:{self.port}"
 
     def _run(self) -> None:
+        # The stdlib loop, not uvloop: a uvloop loop still alive in a daemon thread when the
+        # interpreter exits can crash it (a segfault at the end of a test run, seen here).
         try:
-            run(self.server.serve())
+            asyncio.run(self.server.serve())
         except BaseException as exc:  # reported to the starting thread
             self._error = exc
 
