@@ -51,6 +51,7 @@ from proxy.store.activations import ActivationStore, StoreError
 from proxy.store.cache import RecordCache
 from proxy.store.keys import Keys
 from proxy.store.outbox import Outbox
+from proxy.store.packing import pack_with_hiredis
 from proxy.tenants import Tenants
 from proxy.webhooks import Notifier, Sender
 
@@ -147,6 +148,7 @@ def connect_redis(url: str, max_connections: int = 64) -> aioredis.Redis:
         url, decode_responses=True, max_connections=max_connections, timeout=10,
         health_check_interval=30,
     )  # fmt: skip
+    pack_with_hiredis(pool)
     return aioredis.Redis(connection_pool=pool)
 
 

@@ -8,7 +8,8 @@ offset every bot would poll at the same phase of its SMS, which real arrival tim
 Every request's latency and answer word are recorded.
 Alongside the bots, a few direct buyers purchase from the emulated upstreams themselves, with
 the same client settings at the same moment, so that what getNumber adds over the upstream call
-is measured against an upstream under the same machine load.
+is measured against an upstream under the same machine load. Every other round they buy through
+the bare app's relay instead (bare.py): the least any gateway on this stack adds.
 
 Times in activation records are `time.monotonic()`, the clock the emulators stamp SMS with.
 """
@@ -86,12 +87,27 @@ class BotActivation:
 
 
 @dataclass(slots=True)
-class Direct:
-    """Direct upstream purchases: latencies per provider of the ones that sold a number."""
+class Purchases:
+    """Purchases along one route: latencies per provider of the ones that sold a number."""
 
     latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     sent: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class Direct:
+    """The direct buyers' purchases: straight from the upstream, and through the relay."""
+
+    direct: Purchases = field(default_factory=Purchases)
+    relayed: Purchases = field(default_factory=Purchases)
+
+    def sent(self, provider: str) -> int:
+        """Upstream purchase requests for `provider`, both routes."""
+        return self.direct.sent[provider] + self.relayed.sent[provider]
+
+    def failed(self) -> int:
+        return sum(self.direct.failed.values()) + sum(self.relayed.failed.values())
 
 
 def word_of(text: str) -> str:
@@ -257,49 +273,55 @@ async def finish_leftovers(
 class DirectPlan:
     """Direct purchases from the emulated upstreams, under their own account."""
 
-    smspva_url: str
-    vaksms_url: str
+    upstreams: dict[str, str]  # provider -> base URL
     api_key: str
     buyers: int
     pause: float
     deadline: float
+    relay_url: str | None = None  # the bare app: its relay buys the same, one hop further
 
 
-async def direct_buyer(plan: DirectPlan, direct: Direct) -> None:
-    """Alternate one SMSPVA and one VAK-SMS purchase, pausing between rounds."""
+async def direct_buyer(index: int, plan: DirectPlan, direct: Direct) -> None:
+    """One SMSPVA and one VAK-SMS purchase per round, pausing between rounds; with a relay,
+    rounds alternate between buying directly and through it (odd buyers start relayed)."""
     await asyncio.sleep(random.uniform(0, plan.pause))
+    relayed = plan.relay_url is not None and index % 2 == 1
     async with http_client() as client:
         while time.monotonic() < plan.deadline:
-            await _direct_once(client, "smspva", plan, direct)
-            await _direct_once(client, "vaksms", plan, direct)
+            for provider in ("smspva", "vaksms"):
+                if relayed and plan.relay_url is not None:
+                    base, into = f"{plan.relay_url}/relay/{provider}", direct.relayed
+                else:
+                    base, into = plan.upstreams[provider], direct.direct
+                await _direct_once(client, provider, base, plan.api_key, into)
+            relayed = plan.relay_url is not None and not relayed
             await asyncio.sleep(plan.pause)
 
 
 async def _direct_once(
-    client: httpx.AsyncClient, provider: str, plan: DirectPlan, direct: Direct
+    client: httpx.AsyncClient, provider: str, base: str, api_key: str, into: Purchases
 ) -> None:
-    direct.sent[provider] += 1
+    into.sent[provider] += 1
     started = time.perf_counter()
     try:
         if provider == "smspva":
-            url = plan.smspva_url + DIRECT_SMSPVA_PATH
-            response = await client.get(url, headers={"apikey": plan.api_key})
+            response = await client.get(base + DIRECT_SMSPVA_PATH, headers={"apikey": api_key})
         else:
-            params = {"apiKey": plan.api_key, "service": "tg", "country": "ru"}
-            response = await client.get(plan.vaksms_url + DIRECT_VAKSMS_PATH, params=params)
+            params = {"apiKey": api_key, "service": "tg", "country": "ru"}
+            response = await client.get(base + DIRECT_VAKSMS_PATH, params=params)
         latency = time.perf_counter() - started
         body = response.json()
     except (httpx.HTTPError, ValueError):
-        direct.failed[provider] += 1
+        into.failed[provider] += 1
         return
     sold = isinstance(body, dict) and (
         "idNum" in body or (isinstance(body.get("data"), dict) and "orderId" in body["data"])
     )
     if response.status_code == 200 and sold:
-        direct.latencies[provider].append(latency)
+        into.latencies[provider].append(latency)
     else:
-        direct.failed[provider] += 1
+        into.failed[provider] += 1
 
 
 async def run_direct(plan: DirectPlan, direct: Direct) -> None:
-    await asyncio.gather(*(direct_buyer(plan, direct) for _ in range(plan.buyers)))
+    await asyncio.gather(*(direct_buyer(i, plan, direct) for i in range(plan.buyers)))

@@ -38,8 +38,12 @@ everything that needs the emulators, Redis or the bare endpoint, listed in `unav
   reached the upstream a getStatus was still sent that got a "wait" answer (0 when none was).
 - `getnumber_added_ms`: proxy getNumber against direct upstream purchases made during the load
   with the same client settings: `p50`, `p99` (proxy percentile minus direct percentile),
-  `proxy_p50`, `proxy_p99`, `direct_p50`, `direct_p99`, `direct_count`; the same per provider
-  under `providers`; `direct_failed` (direct purchases that sold nothing: none expected).
+  `proxy_p50`, `proxy_p99`, `direct_p50`, `direct_p99`, `direct_count`; the same purchases
+  through the bare app's relay (one more uvicorn hop and one httpx call with the proxy's client
+  settings, nothing else): `relay_p50`, `relay_p99`, `relay_count`, and the split of `p50` and
+  `p99` into the stack's share, `relay_over_direct_p50`, `relay_over_direct_p99`, and
+  smsproxy's own, `proxy_over_relay_p50`, `proxy_over_relay_p99`; the same per provider under
+  `providers`; `direct_failed` (direct or relayed purchases that sold nothing: none expected).
 - `redis`: `activations` (created); `used_memory_delta` (`INFO memory` used_memory after the
   load minus before, on a fresh Redis); `bytes_per_activation` (that delta less client
   connection buffers, `mem_clients_normal`, per activation); `keys_bytes_per_activation` (the
@@ -209,7 +213,7 @@ def _upstream(
         mine = [o for _, o in completed if o.provider == provider]
         polls = sum(o.polls for o in mine)
         counted = Counter(raw.upstream_stats.get(provider, {}).get("requests", {}))
-        counted[DIRECT_ENDPOINTS[provider]] -= raw.direct.sent[provider]
+        counted[DIRECT_ENDPOINTS[provider]] -= raw.direct.sent(provider)
         requests = +counted  # drops what is left at zero
         created = sum(1 for _, o in matched if o is not None and o.provider == provider)
         providers[provider] = {
@@ -261,23 +265,29 @@ def _sms_to_ok(matched: Matched, raw: Raw) -> dict[str, Any]:
 
 
 def _added(raw: Raw, matched: Matched) -> dict[str, Any]:
-    def compare(proxy: list[float], direct: list[float]) -> dict[str, Any]:
+    def compare(proxy: list[float], direct: list[float], relayed: list[float]) -> dict[str, Any]:
         p50, p99 = ms(percentile(proxy, 0.5)), ms(percentile(proxy, 0.99))
         d50, d99 = ms(percentile(direct, 0.5)), ms(percentile(direct, 0.99))
+        r50, r99 = ms(percentile(relayed, 0.5)), ms(percentile(relayed, 0.99))
         return {"p50": difference(p50, d50), "p99": difference(p99, d99),
                 "proxy_p50": p50, "proxy_p99": p99, "direct_p50": d50, "direct_p99": d99,
-                "direct_count": len(direct)}  # fmt: skip
+                "direct_count": len(direct),
+                "relay_p50": r50, "relay_p99": r99, "relay_count": len(relayed),
+                "relay_over_direct_p50": difference(r50, d50),
+                "relay_over_direct_p99": difference(r99, d99),
+                "proxy_over_relay_p50": difference(p50, r50),
+                "proxy_over_relay_p99": difference(p99, r99)}  # fmt: skip
 
     proxy_by: dict[str, list[float]] = {p: [] for p in PROVIDERS}
     for act, order in matched:
         if order is not None:
             proxy_by[order.provider].append(act.number_latency)
-    direct_by = {p: raw.direct.latencies[p] for p in PROVIDERS}
-    overall = compare(
-        [x for p in PROVIDERS for x in proxy_by[p]], [x for p in PROVIDERS for x in direct_by[p]]
-    )
-    overall["providers"] = {p: compare(proxy_by[p], direct_by[p]) for p in PROVIDERS}
-    overall["direct_failed"] = sum(raw.direct.failed.values())
+    direct_by = {p: raw.direct.direct.latencies[p] for p in PROVIDERS}
+    relay_by = {p: raw.direct.relayed.latencies[p] for p in PROVIDERS}
+    overall = compare(*([x for p in PROVIDERS for x in by[p]]
+                        for by in (proxy_by, direct_by, relay_by)))  # fmt: skip
+    overall["providers"] = {p: compare(proxy_by[p], direct_by[p], relay_by[p]) for p in PROVIDERS}
+    overall["direct_failed"] = raw.direct.failed()
     return overall
 
 
@@ -435,6 +445,12 @@ def render_table(report: dict[str, Any]) -> str:
          t["getnumber_added_p50_ms"]["target"], _mark(t["getnumber_added_p50_ms"])),
         ("getNumber added over upstream, p99 ms", _num(added.get("p99"), digits=2),
          t["getnumber_added_p99_ms"]["target"], _mark(t["getnumber_added_p99_ms"])),
+        ("  of which a bare relay adds, p50 / p99 ms",
+         f"{_num(added.get('relay_over_direct_p50'), digits=2)} / "
+         f"{_num(added.get('relay_over_direct_p99'), digits=2)}", "reported", ""),
+        ("  of which smsproxy adds, p50 / p99 ms",
+         f"{_num(added.get('proxy_over_relay_p50'), digits=2)} / "
+         f"{_num(added.get('proxy_over_relay_p99'), digits=2)}", "reported", ""),
         ("Redis bytes per activation", _num(redis.get("bytes_per_activation"), digits=0),
          t["redis_bytes_per_activation"]["target"], _mark(t["redis_bytes_per_activation"])),
         ("two replicas ÷ one replica (per core)",
@@ -475,7 +491,9 @@ def render_table(report: dict[str, Any]) -> str:
             f"getNumber p50 / p99: proxy {_num(added['proxy_p50'], digits=2)} / "
             f"{_num(added['proxy_p99'], digits=2)} ms, direct upstream "
             f"{_num(added['direct_p50'], digits=2)} / {_num(added['direct_p99'], digits=2)} ms "
-            f"({added['direct_count']} direct purchases)"
+            f"({added['direct_count']} direct purchases), through the bare relay "
+            f"{_num(added['relay_p50'], digits=2)} / {_num(added['relay_p99'], digits=2)} ms "
+            f"({added['relay_count']} relayed)"
         )
     if redis:
         lines.append(

@@ -143,7 +143,7 @@ async def _managed_phases(stack: Stack, options: BenchOptions, progress: Progres
         tracked = await _buy_tracked(endpoint, TENANT_KEYS[0])
         raw.memory_before = await _memory(redis)
         upstreams = {name: child.url for name, child in stack.emulators.items()}
-        await _load(raw, endpoint, list(TENANT_KEYS), options, progress, upstreams)
+        await _load(raw, endpoint, list(TENANT_KEYS), options, progress, upstreams, stack.bare.url)
         raw.memory_after = await _memory(redis)
         await _key_sizes(redis, raw)
         await _codes_seen(redis, raw)
@@ -216,8 +216,10 @@ async def _load(
     options: BenchOptions,
     progress: Progress,
     upstreams: dict[str, str] | None,
+    relay_url: str | None = None,
 ) -> None:
-    """Bots until the deadline; with `upstreams`, direct purchases from them alongside."""
+    """Bots until the deadline; with `upstreams`, direct purchases from them alongside (and,
+    with `relay_url`, through that relay)."""
     recorder = raw.recorder
     started, wall_start = time.monotonic(), time.time()
     deadline = started + options.duration
@@ -225,12 +227,12 @@ async def _load(
     jobs: list[Coroutine[Any, Any, None]] = []
     if upstreams is not None:
         direct = DirectPlan(
-            smspva_url=upstreams["smspva"],
-            vaksms_url=upstreams["vaksms"],
+            upstreams=upstreams,
             api_key=DIRECT_KEY,
             buyers=max(1, options.bots // 10),  # about half the bots' purchase rate
             pause=options.poll,
             deadline=deadline,
+            relay_url=relay_url,
         )
         jobs.append(run_direct(direct, raw.direct))
     ticker = asyncio.create_task(_tick(progress, started, options.duration, recorder))

@@ -135,8 +135,9 @@ class Stack(Running):
                         "--host", HOST, "--port", str(port)]  # fmt: skip
                 self.proxies.append(self._spawn(f"proxy-{index}", args, port, "/health/ready"))
             port = free_port()
+            relays = [f"--upstream={name}={url}" for name, url in upstreams.items()]
             self.bare = self._spawn(
-                "bare", ["-m", "proxy.bench.bare", "--port", str(port)], port,
+                "bare", ["-m", "proxy.bench.bare", "--port", str(port), *relays], port,
                 "/stubs/handler_api.php",
             )  # fmt: skip
             self._wait_ready(timeout)

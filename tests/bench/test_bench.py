@@ -63,6 +63,10 @@ def test_short_run_reports_every_documented_key() -> None:
     added = result["getnumber_added_ms"]
     assert added["direct_count"] >= 2 and added["proxy_p50"] > 0 and added["direct_p50"] > 0
     assert added["p50"] == round(added["proxy_p50"] - added["direct_p50"], 2)
+    assert added["relay_count"] >= 2 and added["relay_p50"] > 0, "the relay sold numbers"
+    assert added["relay_over_direct_p50"] == round(added["relay_p50"] - added["direct_p50"], 2)
+    assert added["proxy_over_relay_p50"] == round(added["proxy_p50"] - added["relay_p50"], 2)
+    assert added["direct_failed"] == 0
 
     sms = result["sms_to_ok_ms"]
     assert sms["count"] >= 0 and (sms["count"] == 0 or 0 < sms["p50"] <= sms["p99"])
