@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -57,7 +57,7 @@ async def test_staged_commands_go_first_in_the_same_round_trip(health: Health) -
 
 
 async def fields(health: Health) -> dict[str, Any]:
-    return dict(await health.redis.hgetall(health.keys.health("p")))
+    return cast(dict[str, Any], await health.redis.hgetall(health.keys.health("p")))
 
 
 async def test_success_ends_the_endpoints_failure_run_only(health: Health) -> None:

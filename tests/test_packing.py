@@ -4,16 +4,18 @@ same data back from a real Redis."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import DataError
+from redis.typing import EncodableT
 
 from proxy.app import connect_redis
 from proxy.redis_server import EmbeddedRedis
 from proxy.store.packing import packed_class
 
-COMMANDS: list[tuple[object, ...]] = [
+COMMANDS: list[tuple[Any, ...]] = [
     ("HSET", "act:{1}", "phone", "79001234567", "cost", 0.87, "n", 17, "text", "Код: 671 094"),
     ("ZADD", "{active}", 1795484449.4987075, "12", 1e-07, "13", -3, "14"),
     ("SET", b"raw\x00bytes", bytearray(b"\xff\xfe"), "EX", 2592599),
@@ -24,7 +26,7 @@ COMMANDS: list[tuple[object, ...]] = [
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: str(c[0]))
-def test_same_bytes_as_redis_py(command: tuple[object, ...]) -> None:
+def test_same_bytes_as_redis_py(command: tuple[Any, ...]) -> None:
     python, packed = Connection(), packed_class(Connection)()
     assert b"".join(packed.pack_command(*command)) == b"".join(python.pack_command(*command))
 
@@ -38,7 +40,8 @@ def test_each_connection_kind_keeps_its_own_class() -> None:
 
 def test_unpackable_values_raise_data_error_as_redis_py_does() -> None:
     packed = packed_class(Connection)()
-    for value in (True, None, [1]):
+    values: list[Any] = [True, None, [1]]
+    for value in values:
         with pytest.raises(DataError):
             packed.pack_command("SET", "k", value)
         with pytest.raises(DataError):
@@ -49,7 +52,12 @@ async def test_round_trip_through_the_apps_client(redis_server: EmbeddedRedis) -
     redis = connect_redis(redis_server.url)
     key = f"packing:{uuid.uuid4().hex}"
     try:
-        fields = {"phone": "79001234567", "cost": 0.87, "n": 17, "text": "Код: 671 094"}
+        fields: dict[EncodableT, EncodableT] = {
+            "phone": "79001234567",
+            "cost": 0.87,
+            "n": 17,
+            "text": "Код: 671 094",
+        }
         async with redis.pipeline(transaction=False) as pipe:
             pipe.hset(key, mapping=fields)
             pipe.expire(key, 60)
@@ -58,9 +66,7 @@ async def test_round_trip_through_the_apps_client(redis_server: EmbeddedRedis) -
         assert stored == {"phone": "79001234567", "cost": "0.87", "n": "17",
                           "text": "Код: 671 094"}  # fmt: skip
         assert await redis.eval("return ARGV[1]", 0, "ü") == "ü"
-        connection = await redis.connection_pool.get_connection()
-        assert type(connection).__name__ == "HiredisConnection"
-        await redis.connection_pool.release(connection)
+        assert redis.connection_pool.connection_class.__name__ == "HiredisConnection"
     finally:
         await redis.delete(key)
         await redis.aclose(close_connection_pool=True)

@@ -26,19 +26,19 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from aiosmsactivate import SmsActivate  # type: ignore[import-untyped]
-from aiosmsactivate.exceptions import SmsActivateException  # type: ignore[import-untyped]
-from aiosmsactivate.models import (  # type: ignore[import-untyped]
+from aiosmsactivate import SmsActivate
+from aiosmsactivate.exceptions import SmsActivateException
+from aiosmsactivate.models import (
     Number,
     SetActivationStatusResponse,
 )
-from aiosmsactivate.types import (  # type: ignore[import-untyped]
+from aiosmsactivate.types import (
     ActivationStatus,
     SetActivationStatus,
 )
-from herosms import HeroSMSClient  # type: ignore[import-untyped]
-from smsactivate.api import SMSActivateAPI  # type: ignore[import-untyped]
-from smsactivateru import (  # type: ignore[import-untyped]
+from herosms import HeroSMSClient
+from smsactivate.api import SMSActivateAPI
+from smsactivateru import (
     GetBalance,
     GetNumber,
     GetStatus,
@@ -47,7 +47,7 @@ from smsactivateru import (  # type: ignore[import-untyped]
     SmsService,
     SmsTypes,
 )
-from smsactivateru.models import ErrorsModel  # type: ignore[import-untyped]
+from smsactivateru.models import ErrorsModel
 
 from tests.conftest import TENANT_KEYS, TEST_POLL_INTERVAL, Proxy, Upstream, deliver, order_for
 

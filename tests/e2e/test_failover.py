@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 from proxy.serving import free_port
@@ -91,7 +93,7 @@ def test_unknown_outcome_is_not_bought_again(
     # The purchase intent stays in Redis, naming the account that may hold the order.
     client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
     prefix = proxy.settings.redis.key_prefix
-    (intent_id,) = client.zrange(f"{prefix}:{{intents}}", 0, -1)
+    (intent_id,) = cast(list[str], client.zrange(f"{prefix}:{{intents}}", 0, -1))
     intent = client.hgetall(f"{prefix}:{{intents}}:{intent_id}")
     client.close()
     assert intent["provider"] == "vaksms"

@@ -28,7 +28,7 @@ def test_code_is_seen_without_client_polls(make_proxy: ProxyFactory, smspva: Ups
 
     def listed() -> bool:
         entries = proxy.call("pva", action="getActiveActivations").json()["activeActivations"]
-        return entries[0]["smsCode"] == ["2718"]
+        return bool(entries[0]["smsCode"] == ["2718"])
 
     wait_until(listed)  # getActiveActivations reads Redis only: the poller put the code there
     assert proxy.text("pva", action="getStatus", id=activation_id) == "STATUS_OK:2718"

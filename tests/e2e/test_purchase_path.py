@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from typing import cast
 
 import redis
 
@@ -30,7 +31,7 @@ def test_intent_exists_while_the_upstream_is_asked(proxy: Proxy, smspva: Upstrea
         while not client.zrange(f"{prefix}:{{intents}}", 0, -1):
             assert time.monotonic() < deadline, "no intent while the purchase was in flight"
             time.sleep(0.01)
-        (intent_id,) = client.zrange(f"{prefix}:{{intents}}", 0, -1)
+        (intent_id,) = cast(list[str], client.zrange(f"{prefix}:{{intents}}", 0, -1))
         intent = client.hgetall(f"{prefix}:{{intents}}:{intent_id}")
         assert (intent["provider"], intent["status"]) == ("smspva", "sending")
         assert smspva.emulator.orders == {}  # the upstream has not sold yet

@@ -4,7 +4,7 @@ given back; nothing is left paid for and untracked."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import redis
@@ -36,7 +36,8 @@ def intents(proxy: Proxy, rentals: bool = False) -> list[str]:
     """The ids of purchase intents (or, with `rentals`, rental intents) still in Redis."""
     keys = Keys(proxy.settings.redis.key_prefix)
     client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
-    found: list[str] = client.zrange(keys.rent_intents() if rentals else keys.intents(), 0, -1)
+    key = keys.rent_intents() if rentals else keys.intents()
+    found = cast(list[str], client.zrange(key, 0, -1))
     client.close()
     return found
 
@@ -101,7 +102,9 @@ def age_rent_intents(proxy: Proxy, seconds: float) -> None:
     """Time passes: every rental intent started `seconds` earlier than it did."""
     keys = Keys(proxy.settings.redis.key_prefix)
     client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
-    for rent_id, started in client.zrange(keys.rent_intents(), 0, -1, withscores=True):
+    listed = client.zrange(keys.rent_intents(), 0, -1, withscores=True)
+    entries = cast(list[tuple[str, float]], listed)
+    for rent_id, started in entries:
         client.zadd(keys.rent_intents(), {rent_id: started - seconds})
         client.hset(keys.rent(int(rent_id)), "started", repr(started - seconds))
     client.close()

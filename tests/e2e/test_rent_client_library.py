@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from smsactivate.api import SMSActivateAPI  # type: ignore[import-untyped]
+from smsactivate.api import SMSActivateAPI
 
 from tests.conftest import TENANT_KEYS, Proxy, Upstream
 

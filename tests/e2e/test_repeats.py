@@ -91,7 +91,7 @@ def test_additional_service_needs_forwarding(proxy: Proxy) -> None:
 
 def test_a_client_library_buys_a_multi_service_number(proxy: Proxy, vaksms: Upstream) -> None:
     """The official smsactivate module's getMultiServiceNumber, unchanged but for its URL."""
-    from smsactivate.api import SMSActivateAPI  # type: ignore[import-untyped]
+    from smsactivate.api import SMSActivateAPI
 
     api = SMSActivateAPI("alice-key")
     api._SMSActivateAPI__api_url = proxy.endpoint

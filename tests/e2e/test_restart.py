@@ -19,7 +19,7 @@ def start(data_dir: Path, smspva: Upstream, vaksms: Upstream) -> ThreadedServer:
     return ThreadedServer(create_app(settings_from_dict(config))).start()
 
 
-def call(server: ThreadedServer, tenant: str, **params: object) -> str:
+def call(server: ThreadedServer, tenant: str, **params: str | int) -> str:
     query = {"api_key": TENANT_KEYS[tenant], **params}
     return httpx.get(server.url + "/stubs/handler_api.php", params=query, timeout=10).text
 

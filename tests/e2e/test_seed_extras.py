@@ -44,7 +44,7 @@ class TestBalanceAndCashBack:
 
     def test_official_module(self, proxy: Proxy) -> None:
         """The official module slices the answer as it does getBalance's."""
-        from smsactivate.api import SMSActivateAPI  # type: ignore[import-untyped]
+        from smsactivate.api import SMSActivateAPI
 
         sa = SMSActivateAPI("alice-key")
         sa._SMSActivateAPI__api_url = proxy.endpoint
@@ -257,7 +257,7 @@ class TestCallActions:
 
     def test_official_module(self, proxy: Proxy) -> None:
         """The official module reads each answer as the error it knows, never crashing."""
-        from smsactivate.api import SMSActivateAPI  # type: ignore[import-untyped]
+        from smsactivate.api import SMSActivateAPI
 
         sa = SMSActivateAPI("alice-key")
         sa._SMSActivateAPI__api_url = proxy.endpoint

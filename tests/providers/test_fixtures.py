@@ -81,7 +81,11 @@ def meaning_of(result: object) -> dict[str, Any]:
     ):
         return {"kind": "catalog"}
     if isinstance(result, Purchase):
-        found = {"kind": "number", "order_id": result.order_id, "phone": result.phone}
+        found: dict[str, Any] = {
+            "kind": "number",
+            "order_id": result.order_id,
+            "phone": result.phone,
+        }
         if result.expires_in is not None:
             found["expires_in"] = result.expires_in
         return found
