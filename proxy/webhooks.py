@@ -14,7 +14,10 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Mapping
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,20 +45,64 @@ def usable_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-async def public_target(url: str) -> bool:
-    """Every address the URL's host resolves to is a public one: a client's URL must not make
-    smsproxy call this network's own hosts (loopback, private, link-local such as a cloud's
-    metadata service). A name that does not resolve passes: its POST fails and is retried."""
-    if not usable_url(url):
-        return False
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """The addresses a host name resolves to, in the resolver's order of preference."""
+    found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [str(info[4][0]).split("%")[0] for info in found]  # "%": an IPv6 zone
+    return list(dict.fromkeys(addresses))
+
+
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """A client's URL resolved once: checked and connected to at the same address.
+
+    Resolving to check and resolving again to connect would let a name that answers a public
+    address first and a private one next (DNS rebinding) slip past the check; the POST goes to
+    the address that was checked, with the URL's own Host header and TLS name.
+    """
+
+    url: str
+    address: str
+    public: bool  # every address the name resolved to is public
+
+    def request(self) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+        """The URL with the address as its host, the headers and the request extensions."""
+        original = httpx.URL(self.url)
+        # A fresh connection per delivery: another host's connection to this address (its TLS
+        # session made for another name) is never reused.
+        headers = {"Host": original.netloc.decode("ascii"), "Connection": "close"}
+        extensions: dict[str, Any] = {}
+        if original.scheme == "https":
+            extensions["sni_hostname"] = original.raw_host.decode("ascii")
+        return original.copy_with(host=self.address), headers, extensions
+
+
+async def pin(url: str, resolver: Resolver = resolve) -> Pinned | None:
+    """Resolve a usable URL's host once; None when the name does not resolve (the delivery is
+    tried again later, as a POST that failed would be)."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        found = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port)
-    except (OSError, UnicodeError):
-        return True
-    addresses = {str(info[4][0]).split("%")[0] for info in found}  # "%": an IPv6 zone
-    return all(_public(ipaddress.ip_address(address)) for address in addresses)
+        addresses = await resolver(parts.hostname or "", port)
+        public = all(_public(ipaddress.ip_address(address)) for address in addresses)
+    except (OSError, UnicodeError, ValueError):
+        return None
+    if not addresses:
+        return None
+    return Pinned(url, addresses[0], public)
+
+
+async def public_target(url: str, resolver: Resolver = resolve) -> bool:
+    """Every address the URL's host resolves to is a public one: a client's URL must not make
+    smsproxy call this network's own hosts (loopback, private, link-local such as a cloud's
+    metadata service)."""
+    if not usable_url(url):
+        return False
+    pinned = await pin(url, resolver)
+    return pinned is not None and pinned.public
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -91,12 +138,14 @@ class Sender:
         secrets: Mapping[str, bytes],
         metrics: Metrics,
         private_targets: bool = False,
+        resolver: Resolver = resolve,
     ) -> None:
         self.outbox = outbox
         self.client = client
         self.secrets = secrets
         self.metrics = metrics
         self.private_targets = private_targets
+        self.resolver = resolver
 
     async def send_due(self, now: float) -> dict[str, int]:
         """One pass: every due delivery tried once, CONCURRENCY at a time; counts by outcome."""
@@ -105,13 +154,15 @@ class Sender:
 
         async def one(delivery: Delivery) -> None:
             async with slots:
+                hopeless = False
                 try:
-                    allowed = await self._allowed(delivery)
-                    delivered = allowed and await self._post(delivery)
+                    delivered = await self._deliver(delivery)
+                except Refused:
+                    hopeless, delivered = True, False
                 except Exception:  # a URL httpx cannot use, say: it never will
                     log.exception("webhook_unusable", tenant=delivery.tenant)
-                    allowed = delivered = False
-            result = await self.outbox.settle(delivery, delivered, now, hopeless=not allowed)
+                    hopeless, delivered = True, False
+            result = await self.outbox.settle(delivery, delivered, now, hopeless=hopeless)
             outcome[result] += 1
             self.metrics.webhooks.labels(result).inc()
             if result == "abandoned":
@@ -121,24 +172,39 @@ class Sender:
         await asyncio.gather(*(one(d) for d in await self.outbox.take_due(now)))
         return outcome
 
-    async def _allowed(self, delivery: Delivery) -> bool:
-        """A URL a client sent (getRentNumber's `url`) must name a public host unless the
-        operator allows otherwise (`webhooks.private_targets`); the operator's own URLs are
-        trusted."""
-        if self.private_targets or not delivery.from_client or await public_target(delivery.url):
-            return True
-        log.warning("webhook_target_refused", tenant=delivery.tenant, url=delivery.url)
-        return False
+    async def _deliver(self, delivery: Delivery) -> bool:
+        """POST it; a URL a client sent (getRentNumber's `url`) is resolved once, must name a
+        public host unless the operator allows otherwise (`webhooks.private_targets`), and is
+        sent to the address checked. The operator's own URLs are trusted and sent as they are."""
+        if not delivery.from_client:
+            return await self._post(delivery, delivery.url, {}, {})
+        if not usable_url(delivery.url):
+            raise Refused(delivery.url)
+        pinned = await pin(delivery.url, self.resolver)
+        if pinned is None:
+            log.info("webhook_unresolved", tenant=delivery.tenant)
+            return False
+        if not (pinned.public or self.private_targets):
+            log.warning("webhook_target_refused", tenant=delivery.tenant, url=delivery.url)
+            raise Refused(delivery.url)
+        url, headers, extensions = pinned.request()
+        return await self._post(delivery, url, headers, extensions)
 
-    async def _post(self, delivery: Delivery) -> bool:
+    async def _post(
+        self,
+        delivery: Delivery,
+        url: str | httpx.URL,
+        headers: dict[str, str],
+        extensions: dict[str, Any],
+    ) -> bool:
         body = delivery.body.encode()
-        headers = {"Content-Type": "application/json"}
+        headers = {**headers, "Content-Type": "application/json"}
         secret = self.secrets.get(delivery.tenant)
         if secret:
             headers[SIGNATURE_HEADER] = signature(secret, body)
         try:
             answer = await self.client.post(
-                delivery.url, content=body, headers=headers, timeout=SEND_TIMEOUT
+                url, content=body, headers=headers, timeout=SEND_TIMEOUT, extensions=extensions
             )
         except httpx.HTTPError as exc:
             log.info("webhook_failed", tenant=delivery.tenant, error=type(exc).__name__)
@@ -147,6 +213,10 @@ class Sender:
             log.info("webhook_refused", tenant=delivery.tenant, status=answer.status_code)
             return False
         return True
+
+
+class Refused(Exception):
+    """A client's URL smsproxy will never call: abandoned at once, unsent."""
 
 
 _CODE = re.compile(r"(?<!\d)(\d{3})[ -](\d{3})(?!\d)|(?<!\d)(\d{4,8})(?!\d)")

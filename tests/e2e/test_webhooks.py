@@ -29,7 +29,7 @@ from proxy.redis_server import EmbeddedRedis
 from proxy.serving import ThreadedServer
 from proxy.store.keys import Keys
 from proxy.store.outbox import ATTEMPTS, BACKOFF, WINDOW, Outbox
-from proxy.webhooks import Sender, code_in, public_target
+from proxy.webhooks import Pinned, Sender, code_in, public_target
 from tests.conftest import SMSPVA_KEY, ProxyFactory, Upstream, order_for
 from tests.e2e.test_poller import wait_until
 from tests.e2e.test_rent import pva_order, rented
@@ -254,6 +254,94 @@ def test_a_post_that_later_succeeds(redis_server: EmbeddedRedis, receiver: Recei
 )
 def test_which_hosts_a_client_url_may_reach(url: str, public: bool) -> None:
     assert run(public_target(url)) is public
+
+
+def resolving(answers: dict[str, list[str]], asked: list[str] | None = None) -> Any:
+    """A resolver with fixed answers; a name it does not know does not resolve."""
+
+    async def resolver(host: str, port: int) -> list[str]:
+        if asked is not None:
+            asked.append(host)
+        if host not in answers:
+            raise OSError(f"{host} does not resolve")
+        return answers[host]
+
+    return resolver
+
+
+def client_delivery(redis_server: EmbeddedRedis, url: str, resolver: Any, private: bool) -> Any:
+    """Enqueue one POST to a client's `url` and run one pass: (outcome, outbox pending)."""
+
+    async def scenario() -> tuple[dict[str, int], int]:
+        redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+        outbox = Outbox(redis, Keys(f"t{uuid.uuid4().hex[:10]}"))
+        async with httpx.AsyncClient() as client:
+            sender = Sender(outbox, client, {}, Metrics(), private, resolver=resolver)
+            await outbox.enqueue("pva", url, {"rentId": 7}, from_client=True)
+            outcome = await sender.send_due(time.time())
+            pending = await outbox.pending()
+        await redis.aclose()
+        return outcome, pending
+
+    return run(scenario())
+
+
+def test_a_client_url_is_sent_to_the_address_that_was_checked(
+    redis_server: EmbeddedRedis, receiver: Receiver
+) -> None:
+    """The name is resolved once and the POST connects to that address (no second lookup for
+    DNS rebinding to answer differently), with the URL's own Host header."""
+    port = httpx.URL(receiver.url).port
+    asked: list[str] = []
+    resolver = resolving({"hooks.example": ["127.0.0.1"]}, asked)
+    url = f"http://hooks.example:{port}/hook"
+    outcome, pending = client_delivery(redis_server, url, resolver, private=True)
+    assert outcome == {"delivered": 1, "retry": 0, "abandoned": 0} and pending == 0
+    assert asked == ["hooks.example"]  # once: this name resolves nowhere else
+    headers, body = receiver.posts[0]
+    assert headers["host"] == f"hooks.example:{port}" and json.loads(body) == {"rentId": 7}
+
+
+def test_a_name_answering_any_private_address_is_refused_unsent(
+    redis_server: EmbeddedRedis, receiver: Receiver
+) -> None:
+    port = httpx.URL(receiver.url).port
+    resolver = resolving({"rebind.example": ["93.184.216.34", "127.0.0.1"]})
+    url = f"http://rebind.example:{port}/hook"
+    outcome, pending = client_delivery(redis_server, url, resolver, private=False)
+    assert outcome == {"delivered": 0, "retry": 0, "abandoned": 1} and pending == 0
+    assert receiver.posts == []
+
+
+def test_a_name_that_does_not_resolve_is_tried_again_later(
+    redis_server: EmbeddedRedis, receiver: Receiver
+) -> None:
+    outcome, pending = client_delivery(
+        redis_server, "http://gone.example/hook", resolving({}), private=False
+    )
+    assert outcome == {"delivered": 0, "retry": 1, "abandoned": 0} and pending == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "expected", "host", "sni"),
+    [
+        ("https://hooks.example/a?b=1", "93.184.216.34", "https://93.184.216.34/a?b=1",
+         "hooks.example", "hooks.example"),
+        ("http://hooks.example:8080/a", "2606:2800:220:1::1", "http://[2606:2800:220:1::1]:8080/a",
+         "hooks.example:8080", None),
+        ("https://bücher.example/", "93.184.216.34", "https://93.184.216.34/",
+         "xn--bcher-kva.example", "xn--bcher-kva.example"),
+    ],
+)  # fmt: skip
+def test_a_pinned_request_keeps_the_urls_own_name(
+    url: str, address: str, expected: str, host: str, sni: str | None
+) -> None:
+    """Connected by address, named as the client wrote it: Host header, and TLS's SNI and
+    certificate check (httpcore's `sni_hostname`)."""
+    target, headers, extensions = Pinned(url, address, public=True).request()
+    assert str(target) == expected
+    assert headers == {"Host": host, "Connection": "close"}
+    assert extensions.get("sni_hostname") == sni
 
 
 def test_a_watched_rental_is_not_woken_at_every_poll(
