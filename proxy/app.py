@@ -9,7 +9,7 @@ import gc
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl
@@ -56,6 +56,7 @@ from proxy.tenants import Tenants
 from proxy.webhooks import Notifier, Sender
 
 log = structlog.get_logger("request")
+shutdown_log = structlog.get_logger("shutdown")
 
 HANDLER_PATH = "/stubs/handler_api.php"
 
@@ -111,23 +112,24 @@ def create_app(settings: Settings) -> Starlette:
                 )
             yield state
         finally:
-            for task in (warming, polling):
+            # Every step bounded: an orchestrator's SIGKILL must never be what ends a replica,
+            # and a step that overstays is named in the log.
+            for name, task in (("catalog_warming", warming), ("poller", polling)):
                 if task is not None:
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    await bounded(name, task)
             if state is not None:
-                await state["ctx"].store.drain()
+                await bounded("store_drain", state["ctx"].store.drain())
                 for provider in state["ctx"].providers.values():
                     if isinstance(provider, GuardedProvider):
-                        await provider.drain()
+                        await bounded(f"health_drain_{provider.name}", provider.drain())
             if cache is not None:
-                await cache.stop()
-            await client.aclose()
-            await hooks.aclose()
-            await redis.aclose(close_connection_pool=True)
+                await bounded("record_cache", cache.stop())
+            await bounded("upstream_client", client.aclose())
+            await bounded("webhook_client", hooks.aclose())
+            await bounded("redis_client", redis.aclose(close_connection_pool=True))
             if embedded is not None:
-                await asyncio.to_thread(embedded.stop)
+                await asyncio.to_thread(embedded.stop)  # bounded by its own timeouts
 
     return Starlette(
         routes=[
@@ -139,6 +141,21 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+SHUTDOWN_STEP_SECONDS = 5.0
+
+
+async def bounded(name: str, step: Awaitable[None], seconds: float = SHUTDOWN_STEP_SECONDS) -> None:
+    """Wait at most `seconds` for one shutdown step, then go on without it (logged). A step
+    that swallows its cancellation cannot hold the exit up either: it is not awaited again."""
+    task = asyncio.ensure_future(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        shutdown_log.warning("shutdown_step_timed_out", step=name, seconds=seconds)
+    elif not task.cancelled() and task.exception() is not None:
+        shutdown_log.warning("shutdown_step_failed", step=name, error=repr(task.exception()))
 
 
 def connect_redis(url: str, max_connections: int = 64) -> aioredis.Redis:

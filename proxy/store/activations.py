@@ -116,6 +116,23 @@ redis.call('DEL', KEYS[1])
 return redis.call('ZREM', KEYS[2], ARGV[1])
 """
 
+# A new activation in its tenant's indexes (one slot): active now, and in the hour's history.
+INDEX_FOR_TENANT = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('APPEND', KEYS[2], ARGV[2] .. ',')
+return redis.call('EXPIRE', KEYS[2], ARGV[3])
+"""
+
+# Count an event in a provider's hourly stats; with KEYS[2], also map its upstream order id to
+# our activation id (both in the provider's slot).
+PROVIDER_EVENT = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5]) end
+return 1
+"""
+
 # Take the lease when nobody holds it, extend it when this replica does (atomically).
 TAKE_OR_RENEW = """
 local holder = redis.call('GET', KEYS[1])
@@ -267,15 +284,19 @@ class ActivationStore:
         first look comes `first_poll` seconds after the purchase (an SMS takes that long)."""
         ttl = self._ttl(act)
         generation = self.cache.generation(act.id) if self.cache is not None else 0
+        # Seven commands, each slot's writes in one script: redis-py spends more per command
+        # than Redis does, and the client waits for all of them.
+        history = self.keys.tenant_history(act.tenant, int(act.created // HOUR))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.keys.activation(act.id), mapping=_fields(encode(act)))
             pipe.expire(self.keys.activation(act.id), ttl)
-            pipe.set(self.keys.upstream_order(act.provider, act.order_id), act.id, ex=ttl)
-            pipe.zadd(self.keys.tenant_active(act.tenant), {str(act.id): act.created})
+            pipe.eval(INDEX_FOR_TENANT, 2, self.keys.tenant_active(act.tenant), history,
+                      act.created, act.id, int(self.retention + HISTORY_SLACK))  # fmt: skip
             pipe.zadd(self.keys.active_all(), {str(act.id): act.created + first_poll})
-            self._remember(pipe, act)
             pipe.hincrby(self.keys.service_stats(act.service), f"{act.country}:issued", 1)
-            self._provider_event(pipe, act, "issued")
+            self._provider_event(
+                pipe, act, "issued", (self.keys.upstream_order(act.provider, act.order_id), ttl)
+            )
             await pipe.execute()
         if self.cache is not None:
             # The first getStatus and the poller's first visit read memory, not Redis (kept
@@ -283,13 +304,6 @@ class ActivationStore:
             self.cache.put(act, generation)
         # The record exists: dropping the intent need not delay the client's answer.
         self.later(self.drop_intent(act.id))
-
-    def _remember(self, pipe: Any, act: Activation) -> None:
-        """Index the activation for getHistory under the hour it was created; the hour's key
-        expires once every record it names is past its retention."""
-        key = self.keys.tenant_history(act.tenant, int(act.created // HOUR))
-        pipe.append(key, f"{act.id},")
-        pipe.expire(key, int(self.retention + HISTORY_SLACK))
 
     @mapped
     async def history(
@@ -351,11 +365,17 @@ class ActivationStore:
             self._provider_event(pipe, act, "cancelled")
             await pipe.execute()
 
-    def _provider_event(self, pipe: Any, act: Activation, kind: str) -> None:
+    def _provider_event(
+        self, pipe: Any, act: Activation, kind: str, upstream: tuple[str, int] | None = None
+    ) -> None:
+        """Count `kind` in the provider's hour; `upstream` (key, ttl) also maps its order id."""
         key = self.keys.provider_stats(act.provider, int(time.time() // 3600))
-        pipe.hincrby(key, f"{act.service}:{act.country}:{kind}", 1)
-        pipe.hincrby(key, f"all:{kind}", 1)
-        pipe.expire(key, 8 * 86400)
+        fields = (f"{act.service}:{act.country}:{kind}", f"all:{kind}", 8 * 86400)
+        if upstream is None:
+            pipe.eval(PROVIDER_EVENT, 1, key, *fields)
+        else:
+            mapping_key, ttl = upstream
+            pipe.eval(PROVIDER_EVENT, 2, key, mapping_key, *fields, act.id, ttl)
 
     @mapped
     async def provider_counts(self, providers: list[str], field: str, hours: int) -> dict[str, int]:
