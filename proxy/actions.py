@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import structlog
@@ -44,6 +44,7 @@ from proxy.protocol.requests import (
 from proxy.protocol.words import Word
 from proxy.providers.base import Poll, PollState, Provider, ProviderError, ProviderRefused, Refusal
 from proxy.rent.actions import perform_rent
+from proxy.rent.states import RentStates
 from proxy.repeats import perform_repeat
 from proxy.store.activations import ActivationStore
 from proxy.store.rmw import change_locked
@@ -67,6 +68,7 @@ class Context:
     settings: RoutingSettings
     notifier: Notifier
     clock: Callable[[], float] = time.time
+    rent_states: RentStates = field(default_factory=RentStates)  # shared SMSPVA listings
 
 
 @dataclass(slots=True)

@@ -186,6 +186,7 @@ class RentOrder:
     country: str  # the provider's country code
     until: float
     phone: str = ""  # digits with the calling code
+    state: RentState = RentState.ACTIVE  # where SMSPVA lists it in the activation cycle
 
 
 @dataclass(frozen=True, slots=True)

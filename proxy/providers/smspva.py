@@ -223,8 +223,15 @@ def parse_rent_state(provider: str, body: Any, order_id: str) -> RentState:
     data = rent_data(provider, "orders", body)
     for item in data if isinstance(data, list) else []:
         if isinstance(item, dict) and str(item.get("id")) == order_id:
-            return RENT_STATES.get(int(item.get("state", 0)), RentState.UNLISTED)
+            return _state(item)
     return RentState.UNLISTED
+
+
+def _state(item: dict[str, Any]) -> RentState:
+    try:
+        return RENT_STATES.get(int(item.get("state", 0)), RentState.UNLISTED)
+    except (TypeError, ValueError):
+        return RentState.UNLISTED
 
 
 def parse_rent_orders(provider: str, body: Any) -> list[RentOrder]:
@@ -239,7 +246,8 @@ def parse_rent_orders(provider: str, body: Any) -> list[RentOrder]:
                          if ch.isdigit())  # fmt: skip
         orders.append(
             RentOrder(str(item["id"]), str(item.get("scode", "")), str(item.get("cname", "")),
-                      float(until) if isinstance(until, int | float) else 0.0, digits)
+                      float(until) if isinstance(until, int | float) else 0.0, digits,
+                      _state(item))
         )  # fmt: skip
     return orders
 

@@ -274,7 +274,7 @@ async def refresh(ctx: Context, rent: Rent, *, force: bool = False, wake: bool =
         if (
             wake
             and await rents.claim_poll(rent.id, WAKE_CHECK_EVERY, "wake")
-            and await provider.rent_state(rent.order_id) is RentState.INACTIVE
+            and await ctx.rent_states.of(provider, rent.order_id) is RentState.INACTIVE
         ):
             try:
                 await provider.rent_activate(rent.order_id)
