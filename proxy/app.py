@@ -83,7 +83,11 @@ def create_app(settings: Settings) -> Starlette:
             structlog.get_logger("redis").info("embedded_redis_started", url=url)
         redis = connect_redis(url)
         client = make_client()
-        hooks = httpx.AsyncClient(follow_redirects=False)  # webhooks: apart from upstream calls
+        # Webhooks: apart from upstream calls, and no connection kept for another delivery (one
+        # to a client's pinned address must not carry another host's request or TLS session).
+        hooks = httpx.AsyncClient(
+            follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+        )
         warming: asyncio.Task[None] | None = None
         cache: RecordCache | None = None
         state: State | None = None
@@ -112,24 +116,26 @@ def create_app(settings: Settings) -> Starlette:
                 )
             yield state
         finally:
-            # Every step bounded: an orchestrator's SIGKILL must never be what ends a replica,
-            # and a step that overstays is named in the log.
+            # The whole shutdown bounded, each step within what is left of it: an orchestrator's
+            # SIGKILL (after 30 s by default) must not be what ends a replica, and a step that
+            # overstays is named in the log.
+            left = Deadline(SHUTDOWN_SECONDS)
             for name, task in (("catalog_warming", warming), ("poller", polling)):
                 if task is not None:
                     task.cancel()
-                    await bounded(name, task)
+                    await bounded(name, task, left())
             if state is not None:
-                await bounded("store_drain", state["ctx"].store.drain())
-                for provider in state["ctx"].providers.values():
-                    if isinstance(provider, GuardedProvider):
-                        await bounded(f"health_drain_{provider.name}", provider.drain())
+                await bounded("store_drain", state["ctx"].store.drain(), left())
+                drains = [p.drain() for p in state["ctx"].providers.values()
+                          if isinstance(p, GuardedProvider)]  # fmt: skip
+                await bounded("health_drains", asyncio.gather(*drains), left())
             if cache is not None:
-                await bounded("record_cache", cache.stop())
-            await bounded("upstream_client", client.aclose())
-            await bounded("webhook_client", hooks.aclose())
-            await bounded("redis_client", redis.aclose(close_connection_pool=True))
+                await bounded("record_cache", cache.stop(), left())
+            await bounded("upstream_client", client.aclose(), left())
+            await bounded("webhook_client", hooks.aclose(), left())
+            await bounded("redis_client", redis.aclose(close_connection_pool=True), left())
             if embedded is not None:
-                await asyncio.to_thread(embedded.stop)  # bounded by its own timeouts
+                await asyncio.to_thread(embedded.stop, max(1.0, left()))
 
     return Starlette(
         routes=[
@@ -143,19 +149,37 @@ def create_app(settings: Settings) -> Starlette:
     )
 
 
-SHUTDOWN_STEP_SECONDS = 5.0
+SHUTDOWN_SECONDS = 20.0
 
 
-async def bounded(name: str, step: Awaitable[None], seconds: float = SHUTDOWN_STEP_SECONDS) -> None:
+class Deadline:
+    """Seconds left until a deadline set `seconds` from now (never below a floor)."""
+
+    def __init__(self, seconds: float, floor: float = 0.1) -> None:
+        self.at = time.monotonic() + seconds
+        self.floor = floor
+
+    def __call__(self) -> float:
+        return max(self.floor, self.at - time.monotonic())
+
+
+async def bounded(name: str, step: Awaitable[Any], seconds: float) -> None:
     """Wait at most `seconds` for one shutdown step, then go on without it (logged). A step
     that swallows its cancellation cannot hold the exit up either: it is not awaited again."""
     task = asyncio.ensure_future(step)
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if not done:
         task.cancel()
-        shutdown_log.warning("shutdown_step_timed_out", step=name, seconds=seconds)
-    elif not task.cancelled() and task.exception() is not None:
-        shutdown_log.warning("shutdown_step_failed", step=name, error=repr(task.exception()))
+        task.add_done_callback(_retrieve)
+        shutdown_log.warning("shutdown_step_timed_out", step=name, seconds=round(seconds, 2))
+    elif not task.cancelled() and (error := task.exception()) is not None:
+        shutdown_log.warning("shutdown_step_failed", step=name, exc_info=error)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A step left behind may still fail: its error is logged, not reported as unretrieved."""
+    if not task.cancelled() and (error := task.exception()) is not None:
+        shutdown_log.warning("shutdown_step_failed_late", exc_info=error)
 
 
 def connect_redis(url: str, max_connections: int = 64) -> aioredis.Redis:

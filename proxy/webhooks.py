@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import re
 import socket
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,42 +58,59 @@ async def resolve(host: str, port: int) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Pinned:
-    """A client's URL resolved once: checked and connected to at the same address.
+    """A client's URL resolved once: checked and connected to at the same addresses.
 
     Resolving to check and resolving again to connect would let a name that answers a public
     address first and a private one next (DNS rebinding) slip past the check; the POST goes to
-    the address that was checked, with the URL's own Host header and TLS name.
+    the addresses that were checked, in the resolver's order, with the URL's own Host header
+    and TLS name.
     """
 
     url: str
-    address: str
+    addresses: tuple[str, ...]
     public: bool  # every address the name resolved to is public
 
-    def request(self) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-        """The URL with the address as its host, the headers and the request extensions."""
+    def request(self, address: str) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+        """The URL with `address` as its host, the headers and the request extensions."""
         original = httpx.URL(self.url)
         # A fresh connection per delivery: another host's connection to this address (its TLS
-        # session made for another name) is never reused.
+        # session made for another name) is never reused (the client keeps none alive either).
         headers = {"Host": original.netloc.decode("ascii"), "Connection": "close"}
         extensions: dict[str, Any] = {}
         if original.scheme == "https":
             extensions["sni_hostname"] = original.raw_host.decode("ascii")
-        return original.copy_with(host=self.address), headers, extensions
+        return original.copy_with(host=address), headers, extensions
 
 
 async def pin(url: str, resolver: Resolver = resolve) -> Pinned | None:
     """Resolve a usable URL's host once; None when the name does not resolve (the delivery is
-    tried again later, as a POST that failed would be)."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    tried again later, as a POST that failed would be). The name resolved is the one the Host
+    header and TLS will carry (httpx's IDNA form), so the check and the request agree."""
+    parsed = httpx.URL(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        addresses = await resolver(parts.hostname or "", port)
+        addresses = await resolver(parsed.raw_host.decode("ascii"), port)
         public = all(_public(ipaddress.ip_address(address)) for address in addresses)
     except (OSError, UnicodeError, ValueError):
         return None
     if not addresses:
         return None
-    return Pinned(url, addresses[0], public)
+    return Pinned(url, tuple(addresses), public)
+
+
+def proxied(url: str) -> bool:
+    """Whether the environment sends this URL through an HTTP proxy (httpx's `trust_env`).
+
+    Through a proxy the connection is the proxy's to make: a pinned address would be what the
+    proxy connects to and, over its CONNECT tunnel, what TLS checks the certificate against,
+    which fails. Such deliveries are checked, then sent by name; the egress proxy is the
+    operator's own control over where they go.
+    """
+    parsed = httpx.URL(url)
+    found = urllib.request.getproxies()
+    if not (found.get(parsed.scheme) or found.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parsed.host)
 
 
 async def public_target(url: str, resolver: Resolver = resolve) -> bool:
@@ -146,6 +164,7 @@ class Sender:
         self.metrics = metrics
         self.private_targets = private_targets
         self.resolver = resolver
+        self.client_trusts_env = client.trust_env
 
     async def send_due(self, now: float) -> dict[str, int]:
         """One pass: every due delivery tried once, CONCURRENCY at a time; counts by outcome."""
@@ -175,9 +194,9 @@ class Sender:
     async def _deliver(self, delivery: Delivery) -> bool:
         """POST it; a URL a client sent (getRentNumber's `url`) is resolved once, must name a
         public host unless the operator allows otherwise (`webhooks.private_targets`), and is
-        sent to the address checked. The operator's own URLs are trusted and sent as they are."""
+        sent to the addresses checked. The operator's own URLs are trusted and sent as they are."""
         if not delivery.from_client:
-            return await self._post(delivery, delivery.url, {}, {})
+            return await self._post(delivery, delivery.url)
         if not usable_url(delivery.url):
             raise Refused(delivery.url)
         pinned = await pin(delivery.url, self.resolver)
@@ -187,26 +206,38 @@ class Sender:
         if not (pinned.public or self.private_targets):
             log.warning("webhook_target_refused", tenant=delivery.tenant, url=delivery.url)
             raise Refused(delivery.url)
-        url, headers, extensions = pinned.request()
-        return await self._post(delivery, url, headers, extensions)
+        if self.client_trusts_env and proxied(delivery.url):
+            return await self._post(delivery, delivery.url)
+        for address in pinned.addresses[:-1]:
+            try:
+                return await self._post(delivery, *pinned.request(address), unreachable=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                continue  # the next address the name gave, as a connection by name would
+        return await self._post(delivery, *pinned.request(pinned.addresses[-1]))
 
     async def _post(
         self,
         delivery: Delivery,
         url: str | httpx.URL,
-        headers: dict[str, str],
-        extensions: dict[str, Any],
+        headers: Mapping[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
+        *,
+        unreachable: bool = False,
     ) -> bool:
+        """True on the receiver's 200; with `unreachable`, a connection failure is raised for
+        the caller to try another address."""
         body = delivery.body.encode()
-        headers = {**headers, "Content-Type": "application/json"}
+        sent = {**(headers or {}), "Content-Type": "application/json"}
         secret = self.secrets.get(delivery.tenant)
         if secret:
-            headers[SIGNATURE_HEADER] = signature(secret, body)
+            sent[SIGNATURE_HEADER] = signature(secret, body)
         try:
             answer = await self.client.post(
-                url, content=body, headers=headers, timeout=SEND_TIMEOUT, extensions=extensions
+                url, content=body, headers=sent, timeout=SEND_TIMEOUT, extensions=extensions
             )
         except httpx.HTTPError as exc:
+            if unreachable and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                raise
             log.info("webhook_failed", tenant=delivery.tenant, error=type(exc).__name__)
             return False
         if answer.status_code != 200:  # seeds/002:266: HTTP status 200 is the receipt

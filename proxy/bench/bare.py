@@ -29,7 +29,8 @@ from proxy.providers.http import make_client
 from proxy.serving import make_server, run, serve_until_signalled
 
 ANSWER = "STATUS_WAIT_CODE"
-# proxy.app.HANDLER_PATH, not imported: the reference must not load the proxy it is compared to.
+# proxy.app.HANDLER_PATH, not imported: the reference must not load the app it is compared to
+# (the relay takes only the upstream client's settings, proxy.providers.http.make_client).
 HANDLER_PATH = "/stubs/handler_api.php"
 RELAY_PATH = "/relay/{provider}/{path:path}"
 FORWARDED_HEADERS = ("apikey",)  # SMSPVA's key travels in a header; VAK-SMS's in the query

@@ -124,13 +124,12 @@ return redis.call('EXPIRE', KEYS[2], ARGV[3])
 """
 
 # Count an event in a provider's hourly stats; with KEYS[2], also map its upstream order id to
-# our activation id (both in the provider's slot).
+# our activation id (both in the provider's slot; the mapping first, as it matters more).
 PROVIDER_EVENT = """
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5]) end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5]) end
-return 1
+return redis.call('EXPIRE', KEYS[1], ARGV[3])
 """
 
 # Take the lease when nobody holds it, extend it when this replica does (atomically).
@@ -284,8 +283,8 @@ class ActivationStore:
         first look comes `first_poll` seconds after the purchase (an SMS takes that long)."""
         ttl = self._ttl(act)
         generation = self.cache.generation(act.id) if self.cache is not None else 0
-        # Seven commands, each slot's writes in one script: redis-py spends more per command
-        # than Redis does, and the client waits for all of them.
+        # Six commands (twelve before), each slot's index writes in one script: redis-py spends
+        # more per command than Redis does, and the client waits for all of them.
         history = self.keys.tenant_history(act.tenant, int(act.created // HOUR))
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.keys.activation(act.id), mapping=_fields(encode(act)))

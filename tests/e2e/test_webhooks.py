@@ -313,6 +313,60 @@ def test_a_name_answering_any_private_address_is_refused_unsent(
     assert receiver.posts == []
 
 
+def test_a_dead_first_address_falls_over_to_the_next(
+    redis_server: EmbeddedRedis, receiver: Receiver
+) -> None:
+    """As a connection by name would: every checked address in turn, none unchecked."""
+    port = httpx.URL(receiver.url).port
+    resolver = resolving({"hooks.example": ["127.0.0.2", "127.0.0.1"]})  # nobody on .2
+    url = f"http://hooks.example:{port}/hook"
+    outcome, _ = client_delivery(redis_server, url, resolver, private=True)
+    assert outcome["delivered"] == 1 and len(receiver.posts) == 1
+
+
+def test_the_name_checked_is_the_name_sent(redis_server: EmbeddedRedis, receiver: Receiver) -> None:
+    """An international name is resolved in the IDNA form its Host header carries: the check
+    and the request cannot be about two different domains (faß.de is not fass.de)."""
+    port = httpx.URL(receiver.url).port
+    asked: list[str] = []
+    resolver = resolving({"xn--fa-hia.example": ["127.0.0.1"]}, asked)
+    outcome, _ = client_delivery(
+        redis_server, f"http://faß.example:{port}/hook", resolver, private=True
+    )
+    assert outcome["delivered"] == 1 and asked == ["xn--fa-hia.example"]
+    assert receiver.posts[0][0]["host"] == f"xn--fa-hia.example:{port}"
+
+
+def test_through_an_egress_proxy_the_name_is_sent(
+    redis_server: EmbeddedRedis, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY set the proxy makes the connection (and over CONNECT checks TLS by
+    the name it is given): the URL is still checked, then sent by name, through the proxy."""
+    forwarded: list[bytes] = []
+
+    async def forward_proxy(scope: Any, receive: Any, send: Any) -> None:
+        """Answers 200 to what it is asked to forward, recording the absolute target."""
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        forwarded.append(scope["raw_path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with ThreadedServer(forward_proxy) as egress:
+        monkeypatch.setenv("HTTP_PROXY", egress.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        resolver = resolving({"hooks.example": ["93.184.216.34"]})
+        outcome, _ = client_delivery(
+            redis_server, "http://hooks.example/hook", resolver, private=False
+        )
+    assert outcome["delivered"] == 1
+    assert forwarded == [b"http://hooks.example/hook"] and receiver.posts == []
+
+
 def test_a_name_that_does_not_resolve_is_tried_again_later(
     redis_server: EmbeddedRedis, receiver: Receiver
 ) -> None:
@@ -338,7 +392,7 @@ def test_a_pinned_request_keeps_the_urls_own_name(
 ) -> None:
     """Connected by address, named as the client wrote it: Host header, and TLS's SNI and
     certificate check (httpcore's `sni_hostname`)."""
-    target, headers, extensions = Pinned(url, address, public=True).request()
+    target, headers, extensions = Pinned(url, (address,), public=True).request(address)
     assert str(target) == expected
     assert headers == {"Host": host, "Connection": "close"}
     assert extensions.get("sni_hostname") == sni
