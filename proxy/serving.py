@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Coroutine, Iterator
@@ -17,6 +19,7 @@ from starlette.types import ASGIApp
 from proxy.running import Running
 
 T = TypeVar("T")
+STUCK_EXIT_SECONDS = 12.0
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
@@ -58,12 +61,31 @@ async def serve_until_signalled(servers: list[Server]) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
+        # Should the exit take far longer than its steps allow, what it waits on goes to
+        # stderr: every task's coroutine stack (if the loop still runs), then every thread's
+        # stack, again every few seconds (if it does not).
+        loop.call_later(STUCK_EXIT_SECONDS, _print_tasks)
+        faulthandler.dump_traceback_later(STUCK_EXIT_SECONDS, repeat=True, file=sys.stderr)
         for server in servers:
             server.should_exit = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     await asyncio.gather(*(server.serve() for server in servers))
+
+
+def _print_tasks() -> None:
+    """Each task with the chain of coroutines it is awaiting, innermost last."""
+    print(f"exit still waiting after {STUCK_EXIT_SECONDS:g} s; tasks:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        chain: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and len(chain) < 50:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        print(f"  {task.get_name()}: " + " -> ".join(chain), file=sys.stderr)
 
 
 def make_server(
