@@ -218,15 +218,6 @@ def parse_rent_offers(provider: str, body: Any, days: int) -> dict[str, Offer]:
     return offers
 
 
-def parse_rent_state(provider: str, body: Any, order_id: str) -> RentState:
-    """orders (seeds/001:125-156): the order's `state`, or UNLISTED when it is not open."""
-    data = rent_data(provider, "orders", body)
-    for item in data if isinstance(data, list) else []:
-        if isinstance(item, dict) and str(item.get("id")) == order_id:
-            return _state(item)
-    return RentState.UNLISTED
-
-
 def _state(item: dict[str, Any]) -> RentState:
     try:
         return RENT_STATES.get(int(item.get("state", 0)), RentState.UNLISTED)
@@ -235,7 +226,7 @@ def _state(item: dict[str, Any]) -> RentState:
 
 
 def parse_rent_orders(provider: str, body: Any) -> list[RentOrder]:
-    """orders (seeds/001:125-156): every open rental, for the reconciler."""
+    """orders (seeds/001:125-156): every open rental and where it is in its activation cycle."""
     data = rent_data(provider, "orders", body)
     orders = []
     for item in data if isinstance(data, list) else []:
@@ -397,7 +388,9 @@ class SmspvaProvider:
         return parse_rent_orders(self.name, await self._rent_call("orders"))
 
     async def rent_state(self, order_id: str) -> RentState:
-        return parse_rent_state(self.name, await self._rent_call("orders"), order_id)
+        """From `orders`, the only place SMSPVA tells it; UNLISTED when the order is not open."""
+        orders = parse_rent_orders(self.name, await self._rent_call("orders"))
+        return next((o.state for o in orders if o.order_id == order_id), RentState.UNLISTED)
 
     async def rent_activate(self, order_id: str) -> None:
         rent_data(self.name, "activate", await self._rent_call("activate", id=order_id))
