@@ -113,16 +113,6 @@ def proxied(url: str) -> bool:
     return not urllib.request.proxy_bypass(parsed.host)
 
 
-async def public_target(url: str, resolver: Resolver = resolve) -> bool:
-    """Every address the URL's host resolves to is a public one: a client's URL must not make
-    smsproxy call this network's own hosts (loopback, private, link-local such as a cloud's
-    metadata service)."""
-    if not usable_url(url):
-        return False
-    pinned = await pin(url, resolver)
-    return pinned is not None and pinned.public
-
-
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 

@@ -29,7 +29,7 @@ from proxy.redis_server import EmbeddedRedis
 from proxy.serving import ThreadedServer
 from proxy.store.keys import Keys
 from proxy.store.outbox import ATTEMPTS, BACKOFF, WINDOW, Outbox
-from proxy.webhooks import Pinned, Sender, code_in, public_target
+from proxy.webhooks import Pinned, Sender, code_in, pin
 from tests.conftest import SMSPVA_KEY, ProxyFactory, Upstream, order_for
 from tests.e2e.test_poller import wait_until
 from tests.e2e.test_rent import pva_order, rented
@@ -253,7 +253,10 @@ def test_a_post_that_later_succeeds(redis_server: EmbeddedRedis, receiver: Recei
     ],
 )
 def test_which_hosts_a_client_url_may_reach(url: str, public: bool) -> None:
-    assert run(public_target(url)) is public
+    """Every address the host resolves to must be public (a client's URL must not reach this
+    network's own hosts: loopback, private, a cloud's link-local metadata service)."""
+    pinned = run(pin(url))
+    assert (pinned is not None and pinned.public) is public
 
 
 def resolving(answers: dict[str, list[str]], asked: list[str] | None = None) -> Any:
