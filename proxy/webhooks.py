@@ -154,7 +154,6 @@ class Sender:
         self.metrics = metrics
         self.private_targets = private_targets
         self.resolver = resolver
-        self.client_trusts_env = client.trust_env
 
     async def send_due(self, now: float) -> dict[str, int]:
         """One pass: every due delivery tried once, CONCURRENCY at a time; counts by outcome."""
@@ -196,7 +195,7 @@ class Sender:
         if not (pinned.public or self.private_targets):
             log.warning("webhook_target_refused", tenant=delivery.tenant, url=delivery.url)
             raise Refused(delivery.url)
-        if self.client_trusts_env and proxied(delivery.url):
+        if self.client.trust_env and proxied(delivery.url):
             return await self._post(delivery, delivery.url)
         for address in pinned.addresses[:-1]:
             try:

@@ -11,6 +11,7 @@ unlisted. A provider that lists no orders (VAK-SMS) answers for each rental itse
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 
@@ -57,7 +58,7 @@ class RentStates:
         if pending is None or newer_than is not None:
             pending = asyncio.ensure_future(self._fetch(provider))
             self._fetching[provider.name] = pending
-            pending.add_done_callback(self._done)
+            pending.add_done_callback(functools.partial(self._done, provider.name))
         return await asyncio.shield(pending)
 
     async def _fetch(self, provider: Provider) -> Listing:
@@ -67,9 +68,8 @@ class RentStates:
         self._listings[provider.name] = (asked, listing)
         return asked, listing
 
-    def _done(self, fetch: asyncio.Future[Listing]) -> None:
-        for name, pending in list(self._fetching.items()):
-            if pending is fetch:
-                del self._fetching[name]
+    def _done(self, name: str, fetch: asyncio.Future[Listing]) -> None:
+        if self._fetching.get(name) is fetch:
+            del self._fetching[name]
         if not fetch.cancelled():
             fetch.exception()  # retrieved: every waiter has it raised already
