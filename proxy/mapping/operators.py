@@ -1,4 +1,4 @@
-"""Translates SMS-Activate operator names to each provider's, from the reviewed data/operators.json.
+"""Translates SMS-Activate operator names to each provider's, from the built data/operators.json.
 
 SMS-Activate clients pass `operator=` with SMS-Activate's names (seeds/002:33-42); the providers
 spell some operators differently (SMS-Activate `life` is VAK-SMS `lifecell`, seeds/003:421). `any`
