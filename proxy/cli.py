@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument(
         "--no-rate-limit", action="store_true", help="lift SMSPVA's 50 requests/s per key"
     )
+    emulate.add_argument(
+        "--shapes",
+        choices=["sdk", "seed"],
+        default="sdk",
+        help="SMSPVA answer shapes: smspva-sdk's (default) or the seed documents' older ones",
+    )
     emulate.set_defaults(run=run_emulate)
 
     bench = commands.add_parser(
@@ -188,6 +194,8 @@ def run_emulate(args: argparse.Namespace) -> int:
         emulator.set_all_stock(args.stock)
     if args.no_rate_limit and hasattr(emulator, "rate_limit"):
         emulator.rate_limit = None  # only SMSPVA has one; VAK-SMS documents none
+    if args.provider == "smspva":
+        emulator.shapes = args.shapes
     server = make_server(emulator.app, args.host, args.port)
     print(f"{args.provider} emulator on http://{args.host}:{args.port} (api key {args.api_key})")
     run(serve_until_signalled([server]))

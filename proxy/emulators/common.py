@@ -84,6 +84,7 @@ class OrderState(enum.StrEnum):
     CANCELLED = "cancelled"
     BLOCKED = "blocked"
     EXPIRED = "expired"
+    FINISHED = "finished"  # ended by the buyer after its code came (SMSPVA stopsms)
 
 
 @dataclass(slots=True)

@@ -1,41 +1,76 @@
 """SMSPVA Rental API (`/api/rent.php`) emulator, mounted on `SmspvaEmulator`'s app and accounts.
 
-Documented (seeds/001 unless noted):
+Also home of SMSPVA's operator table and per-operator stock (`OperatorStock`), which the
+activation desk (smspva.py, which imports this module) uses too.
 
-- GET only; every answer is JSON with `status` 1 (success) or 0 and the reason in `msg` (52-53).
-  `apikey` is a query parameter (105, 129); getcountries and getdata are shown without it (63, 81).
-- getcountries ``{"status":1,"data":[{"name","code"}]}`` (59-75); getdata per country
-  ``[{"name","service","price_day","count"}]`` (77-99).
-- create (dtype week|month, dcount, country, service) ``{"status":1,"data":{"id":int,
-  "pnumber":national str,"ccode":"+7","service","until":unix}}`` (101-123). seeds/000:154-186
-  shows another shape (a list of ``{"id","number","expireAt"}``); we answer seeds/001's.
-- orders ``[{"id","scode","sname","state","pnumber","ccode","cname","hasnewsms","until",
-  "canprolong","canprolongmax","canprolonguntil","lastonline"}]``; state 0 not active, 1 active,
-  2 activating, -1 number gone (125-156).
-- add_service_to_order (id, service, pnumber with calling code, no "+") ``{"status":1}``
-  (158-173); sms ``[{"text","sender","date"}]`` (175-194); prolong, activate and delete
-  ``{"status":1,"data":{"id":int}}`` (196-247); get_rent_history (skip, take)
-  ``[{"orderId","resourceCode","number","branchId","haveSms","days","country","begin","end",
-  "closed"}]`` (249-271).
-- Rules: prolong only with less than 7 days left (25-27), 90 days at most (29-31); a number must
-  be activated before it receives SMS (23, 54), activation takes time and the number then stays
-  active 10-30 minutes (39-40); no refund once an SMS came (42-44).
+Answer shapes follow the host's `shapes`: "sdk" (default; smspva-sdk 0.1.0a2 `types.py`, the
+newer official source) or "seed" (seeds/000 and seeds/001). Where they differ:
 
-Our choices (seeds silent):
+- create: sdk ``{"status":1,"data":{"id":int,"pnumber":national str,"ccode":"+7","service",
+  "until":"1587633960"}}`` (types.py RentalCreateResponseData types `until` as a str: the Unix
+  time as a decimal string); seed ``{"status":1,"data":[{"id":int,"number":calling code +
+  national,"expireAt":"YYYY-MM-DD HH:MM:SS"}]}`` (seeds/000:176-186; the time is UTC, our choice).
+  seeds/001:114-123's object with an int `until` is neither: SPEC-NOTES "Turn 2" says clients
+  must parse both seed shapes, and the SDK's is that object with a string `until`.
+- getdata: sdk ``{"data":{"services":[{"name","service","price_day","count","img":"",
+  "procent_days":0,"procent":0,"day_step":1}],"totalAmount":sum of counts}}`` (types.py
+  RentalGetDataResponseData); seed ``{"data":[{"name","service","price_day","count"}]}``
+  (seeds/001:89-99).
+- sms: sdk ``{"data":{"SmsList":[{"text","sender","date":int}],"OtherSms":[]}}`` (types.py
+  RentalGetSmsResponseData; we never have SMS for other services); seed ``{"data":[{"text",
+  "sender","date"}]}`` (seeds/001:185-194).
+- activate: sdk ``{"data":[{"id":int}]}`` (types.py RentalActivateResponse); seed
+  ``{"data":{"id":int}}`` (seeds/001:225-230).
+- prolong: sdk ``{"status":1}`` (types.py RentalProlongResponse); seed ``{"data":{"id":int}}``
+  (seeds/001:208-213).
+- get_rent_history items: sdk adds ``"isAvailForRestore": false`` (types.py
+  RentalGetHistoryResponseDataItem; restoring is not emulated); seed seeds/001:264-271.
 
+The same in both:
+
+- GET only; `status` 1 on success, else 0 and the reason in `msg` (seeds/001:52-53). `apikey`
+  is a query parameter (seeds/001:105, 129); the catalog methods need none (seeds/001:63, 81;
+  _contracts.json marks getcount "none", getdataWithProviders/getCountWithProviders "optional").
+- getcountries ``[{"name","code"}]`` (seeds/001:59-75). orders ``[{"id","scode","sname","state",
+  "pnumber","ccode","cname","hasnewsms","until":int,"canprolong":bool,"canprolongmax",
+  "canprolonguntil","lastonline"}]`` (seeds/001:125-156 = types.py RentalGetOrdersResponseDataItem);
+  state 0 not active, 1 active, 2 activating, -1 number gone. delete ``{"data":{"id":int}}``
+  (seeds/001:232-247 = types.py RentalDeleteOrderResponse). add_service_to_order (id, service,
+  pnumber with calling code, no "+") ``{"status":1}`` (seeds/001:158-173; types.py's data is
+  optional). get_rent_history (skip, take) (seeds/001:249-271).
+- SDK-only methods, no seed shows them: getdataWithProviders ``{"data":{"services":[{"name",
+  "service","price_day","img","procent_days","procent","day_step","count":{operator:n},
+  "totalCount"}],"totalAmount","allOperators":[...]}}``; getcount ``{"data":{service:n}}``;
+  getCountWithProviders ``{"data":{service:{"Amount":{operator:n},"Total":n}}}``; prolong_max
+  ``{"status":1}``, which is prolong that also takes dtype=day (_contracts.json example).
+- Rules: prolong only with less than 7 days left (seeds/001:25-27), 90 days at most (29-31); a
+  number must be activated before it receives SMS (23, 54), activation takes time and the
+  number then stays active 10-30 minutes (39-40); no refund once an SMS came (42-44).
+
+Our choices (seeds and SDK silent):
+
+- Services: SMSPVA's activation codes (SPEC-NOTES "Turn 2": rentals use the activation
+  numbering), the subset in data/smspva_rent_services.json, each row citing where it is rented;
+  names come from the activation catalog data/smspva_services.json.
+- Providers: create takes `provider` (seeds/000:168; _contracts.json rental.create) and then
+  sells only that operator's numbers; an operator the country lacks -> "Provider not found".
+  Without one, the operator with the most numbers left sells. Stock is per (service, country,
+  operator); the operator names are data/smspva_operators.json's (invented, matched without
+  regard to case).
 - Every answer is HTTP 200, errors included. `msg` words: the seed's restore errors where one
-  fits ("the user had not this order", 329; "Service not found", 330; "Balance is not enough",
-  331), plain English otherwise ("Wrong apikey", "Unknown method", ...).
-- dtype week = 7 days, month = 30; dcount 1-99; a period longer than 90 days is refused. The
-  price is linear: `price_day` x days (per service on the order, for prolong); getdata ignores
-  dtype/dcount. `price_day` comes from `set_stock` or a hash of the pair, 0.30-6.00.
+  fits ("the user had not this order", seeds/001:329; "Service not found", 330; "Balance is not
+  enough", 331), plain English otherwise ("Wrong apikey", "Unknown method", ...).
+- dtype week = 7 days, month = 30 (prolong_max also day = 1); dcount 1-99; a period longer
+  than 90 days is refused. The price is linear: `price_day` x days (per service on the order,
+  for prolong); getdata ignores dtype/dcount. `price_day` comes from `set_stock` or a hash of
+  the pair, 0.30-6.00.
 - activate: state 0 -> 2 for `activation_delay` seconds (default 5; the real 10-15 minutes would
   only slow tests) -> 1 for `active_window` seconds (default 20 min) -> 0. activate while 2 or 1
   is refused. SMS arrive only through `deliver_sms` and only in state 1. State -1 never occurs.
 - `canprolongmax` = whole days until now + 90 days; `canprolonguntil` = until + that many days;
   `canprolong` = less than 7 days left and at least a week addable.
 - delete with no SMS received refunds everything paid; with one, nothing. The number goes back
-  to stock either way; expiry does not return it (it stays restorable in principle).
+  to its operator's stock either way; expiry does not return it (restorable in principle).
 - Orders past `until` leave `orders`; sms/activate/prolong/add_service/delete answer
   "Order is expired"; deleted ones "Order is deleted". Both are listed by get_rent_history,
   newest first (skip 0, take 10 by default); `branchId` (meaning unknown) is the catalog index of
@@ -56,8 +91,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
@@ -68,14 +104,20 @@ from proxy.emulators.common import (
     SMS_TEMPLATES,
     Answer,
     Control,
-    EmulatorBase,
     PhonePlan,
     both_slashes,
     load_data,
 )
 
+if TYPE_CHECKING:
+    from proxy.emulators.smspva import SmspvaEmulator
+
+Shapes = Literal["sdk", "seed"]
+SHAPES: tuple[Shapes, ...] = ("sdk", "seed")
+
 DAY = 86_400.0
 PERIOD_DAYS = {"week": 7, "month": 30}
+PROLONG_MAX_DAYS = {"day": 1, **PERIOD_DAYS}  # _contracts.json rental.prolongByDays: dtype "day"
 MAX_DAYS = 90  # seeds/001:29-31
 PROLONG_WINDOW_DAYS = 7  # seeds/001:25-27
 MAX_DCOUNT = 99
@@ -83,29 +125,115 @@ ACTIVATION_DELAY = 5.0
 ACTIVE_WINDOW = 20 * 60.0  # seeds/001:40: active 10 to 30 minutes
 HISTORY_TAKE = 10
 PRICE_RANGE = (Decimal("0.30"), Decimal("6.00"))
-PUBLIC_METHODS = frozenset({"getcountries", "getdata"})  # seeds/001:63, 81: no apikey
+# seeds/001:63, 81: no apikey; _contracts.json: auth "none" or "optional" for the other three.
+PUBLIC_METHODS = frozenset(
+    {"getcountries", "getdata", "getdataWithProviders", "getcount", "getCountWithProviders"}
+)
 ORDER_METHODS = frozenset(
     {
         "add_service_to_order",
         "sms",
         "prolong",
+        "prolong_max",
         "activate",
         "delete",
         "restore_user_precalc",
         "restore_user",
     }
 )
-METHODS = frozenset({"getcountries", "getdata", "create", "orders", "get_rent_history"})
+METHODS = PUBLIC_METHODS | {"create", "orders", "get_rent_history"}
 RENT_ENDPOINTS = frozenset(f"rent:{m}" for m in METHODS | ORDER_METHODS)
 
-SERVICES: dict[str, str] = {s["code"]: s["name"] for s in load_data("smspva_rent_services.json")}
+_ACTIVATION_NAMES: dict[str, str] = {
+    s["code"]: s["name"] for s in load_data("smspva_services.json")
+}
+SERVICES: dict[str, str] = {
+    row["code"]: _ACTIVATION_NAMES[row["code"]] for row in load_data("smspva_rent_services.json")
+}
 _COUNTRIES: list[dict[str, Any]] = load_data("smspva_rent_countries.json")
 COUNTRY_NAMES: dict[str, str] = {c["code"]: c["name"] for c in _COUNTRIES}
 PLANS: dict[str, PhonePlan] = {
     c["code"]: PhonePlan(c["calling_code"], c["digits"], c["prefix"]) for c in _COUNTRIES
 }
+_OPERATOR_ROWS: dict[str, tuple[str, ...]] = {
+    row["country"]: tuple(row["operators"]) for row in load_data("smspva_operators.json")
+}
+DEFAULT_OPERATORS = _OPERATOR_ROWS.pop("*")
+OPERATORS: dict[str, tuple[str, ...]] = _OPERATOR_ROWS  # country -> operators (invented data)
 
 Action = Callable[[str, QueryParams], Answer]
+
+
+def operators_of(country: str) -> tuple[str, ...]:
+    """The operators a country's numbers come from (data/smspva_operators.json)."""
+    return OPERATORS.get(country, DEFAULT_OPERATORS)
+
+
+def find_operator(country: str, name: str) -> str | None:
+    """The catalog spelling of one of `country`'s operators, matched without case; else None."""
+    wanted = name.strip().lower()
+    return next((op for op in operators_of(country) if op.lower() == wanted), None)
+
+
+def _share(total: int, parts: int, index: int) -> int:
+    """Part `index` of `total` split as evenly as whole numbers allow, the first parts larger."""
+    return total // parts + (1 if index < total % parts else 0)
+
+
+class OperatorStock:
+    """Numbers left per (service, country, operator); a pair's stock is the sum over its operators.
+
+    Unset entries split `base` (the per-pair default) evenly over the country's operators, so a
+    pair starts with exactly `base` numbers. Validating codes is the caller's job.
+    """
+
+    def __init__(self, base: int) -> None:
+        self.base = base
+        self._counts: dict[tuple[str, str, str], int] = {}
+
+    def reset(self, base: int) -> None:
+        """Forget every count; unset entries split `base` again."""
+        self._counts.clear()
+        self.base = base
+
+    def get(self, service: str, country: str, operator: str | None = None) -> int:
+        """One operator's numbers, or the pair's total when `operator` is None."""
+        names = operators_of(country)
+        if operator is not None:
+            return self._one(service, country, names, names.index(operator))
+        return sum(self._one(service, country, names, i) for i in range(len(names)))
+
+    def by_operator(self, service: str, country: str) -> dict[str, int]:
+        """Every operator of the country with its numbers for the service, in catalog order."""
+        names = operators_of(country)
+        return {op: self._one(service, country, names, i) for i, op in enumerate(names)}
+
+    def set(self, service: str, country: str, count: int, operator: str | None = None) -> None:
+        """One operator's count, or the pair's total split evenly over its operators."""
+        if operator is not None:
+            self._counts[(service, country, operator)] = count
+            return
+        names = operators_of(country)
+        for i, op in enumerate(names):
+            self._counts[(service, country, op)] = _share(count, len(names), i)
+
+    def set_all(self, count: int) -> None:
+        """Every pair holds `count` numbers (per-entry counts are forgotten)."""
+        self.reset(count)
+
+    def add(self, service: str, country: str, operator: str, delta: int) -> None:
+        """Take (-1) or return (+1) one operator's number."""
+        self._counts[(service, country, operator)] = self.get(service, country, operator) + delta
+
+    def pick(self, service: str, country: str) -> str | None:
+        """The operator with the most numbers left (catalog order on ties); None when sold out."""
+        counts = self.by_operator(service, country)
+        best = max(counts, key=lambda op: counts[op])
+        return best if counts[best] > 0 else None
+
+    def _one(self, service: str, country: str, names: tuple[str, ...], index: int) -> int:
+        explicit = self._counts.get((service, country, names[index]))
+        return _share(self.base, len(names), index) if explicit is None else explicit
 
 
 class RentState(enum.IntEnum):
@@ -134,6 +262,7 @@ class RentOrder:
     api_key: str
     services: list[str]
     country: str
+    provider: str
     phone: str
     created: float
     until: float
@@ -171,11 +300,11 @@ def _ok(data: object) -> Answer:
     return Answer(200, {"status": 1, "data": data})
 
 
-def _period(params: QueryParams) -> int | Answer:
+def _period(params: QueryParams, units: dict[str, int] = PERIOD_DAYS) -> int | Answer:
     """Days asked for by dtype/dcount, or the refusal."""
-    unit = PERIOD_DAYS.get(params.get("dtype", ""))
+    unit = units.get(params.get("dtype", ""))
     if unit is None:
-        return _refuse("Wrong dtype: week or month")
+        return _refuse("Wrong dtype: " + " or ".join(units))
     raw = params.get("dcount", "")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_DCOUNT:
         return _refuse("Wrong dcount")
@@ -187,7 +316,7 @@ class SmspvaRent:
 
     def __init__(
         self,
-        host: EmulatorBase,
+        host: SmspvaEmulator,
         *,
         activation_delay: float = ACTIVATION_DELAY,
         active_window: float = ACTIVE_WINDOW,
@@ -197,18 +326,21 @@ class SmspvaRent:
         self.active_window = active_window
         self.unix_offset = 0.0
         self._orders: dict[str, RentOrder] = {}
-        self._stock: dict[tuple[str, str], int] = {}
+        self._numbers = OperatorStock(0)
         self._prices: dict[tuple[str, str], Decimal] = {}
-        self._base_stock = 0
         self._next_id = 0
         self._actions: dict[str, Action] = {
             "getcountries": self._getcountries,
             "getdata": self._getdata,
+            "getdataWithProviders": self._getdata_with_providers,
+            "getcount": self._getcount,
+            "getCountWithProviders": self._getcount_with_providers,
             "create": self._create,
             "orders": self._orders_list,
             "add_service_to_order": self._add_service,
             "sms": self._sms,
             "prolong": self._prolong,
+            "prolong_max": self._prolong_max,
             "activate": self._activate,
             "delete": self._delete,
             "get_rent_history": self._history,
@@ -221,23 +353,29 @@ class SmspvaRent:
     def reset(self) -> None:
         """Forget orders, stock and prices; called from the host's reset (under its lock)."""
         self._orders.clear()
-        self._stock.clear()
+        self._numbers.reset(self.host.default_stock)
         self._prices.clear()
-        self._base_stock = self.host.default_stock
         self._next_id = self.host._rng.randint(100_000, 899_999)
         # Not rounded: a rounded offset ran the emulated Unix clock up to 0.5 s ahead of the
         # real one, and a week's rental checked at once then had "more than 7 days left".
         self.unix_offset = time.time() - self.host.clock()
 
     def set_stock(
-        self, service: str, country: str, count: int, price_day: Decimal | float | str | None = None
+        self,
+        service: str,
+        country: str,
+        count: int,
+        price_day: Decimal | float | str | None = None,
+        *,
+        provider: str | None = None,
     ) -> None:
-        """How many numbers one rental (service, country) pair has, and optionally its day price."""
+        """Numbers of one rental pair (split over its operators), or of one `provider` only."""
         pair = self._pair(service, country)
+        operator = None if provider is None else self._operator(country, provider)
         if count < 0:
             raise ValueError(f"stock cannot be negative: {count}")
         with self.host._lock:
-            self._stock[pair] = count
+            self._numbers.set(service, country, count, operator)
             if price_day is not None:
                 self._prices[pair] = Decimal(str(price_day))
 
@@ -246,12 +384,13 @@ class SmspvaRent:
         if count < 0:
             raise ValueError(f"stock cannot be negative: {count}")
         with self.host._lock:
-            self._stock.clear()
-            self._base_stock = count
+            self._numbers.set_all(count)
 
-    def stock(self, service: str, country: str) -> int:
-        """Numbers left for a rental pair."""
-        return self._stock.get(self._pair(service, country), self._base_stock)
+    def stock(self, service: str, country: str, provider: str | None = None) -> int:
+        """Numbers left for a rental pair, or for one of its operators."""
+        self._pair(service, country)
+        operator = None if provider is None else self._operator(country, provider)
+        return self._numbers.get(service, country, operator)
 
     def price_day(self, service: str, country: str) -> Decimal:
         """A pair's price per day: set by `set_stock`, else derived from a hash of the pair."""
@@ -276,7 +415,8 @@ class SmspvaRent:
                 raise ValueError(
                     f"rent order {order_id} cannot receive SMS now (state {int(state)})"
                 )
-            brand = SERVICES[order.services[0]].split(" (")[0]
+            # SMSPVA prefixes some names with "1 " to sort them first (reference/SOURCES.md).
+            brand = SERVICES[order.services[0]].removeprefix("1 ").split(" (")[0]
             if text is None:
                 code = str(self.host._rng.randint(100_000, 999_999))
                 text = self.host._rng.choice(SMS_TEMPLATES).format(service=brand, code=code)
@@ -321,8 +461,13 @@ class SmspvaRent:
             if "all" in p:
                 self.set_all_stock(int(p["all"]))
             else:
+                provider = None if p.get("provider") is None else str(p["provider"])
                 self.set_stock(
-                    str(p["service"]), str(p["country"]), int(p["count"]), p.get("price_day")
+                    str(p["service"]),
+                    str(p["country"]),
+                    int(p["count"]),
+                    p.get("price_day"),
+                    provider=provider,
                 )
 
         def sms(p: dict[str, Any]) -> dict[str, Any]:
@@ -354,6 +499,10 @@ class SmspvaRent:
             return _refuse("Wrong apikey")
         return action(key, params)
 
+    @property
+    def _sdk(self) -> bool:
+        return self.host.shapes == "sdk"
+
     # -- catalog --------------------------------------------------------------------------------
 
     def _getcountries(self, key: str, params: QueryParams) -> Answer:
@@ -363,17 +512,70 @@ class SmspvaRent:
         country = params.get("country", "").upper()
         if country not in COUNTRY_NAMES:
             return _refuse("Country not found")
-        return _ok(
-            [
+        counts = {code: self._numbers.get(code, country) for code in SERVICES}
+        items: list[dict[str, object]] = []
+        for code, name in SERVICES.items():
+            item: dict[str, object] = {
+                "name": name,
+                "service": code,
+                "price_day": float(self.price_day(code, country)),
+                "count": counts[code],
+            }
+            if self._sdk:  # types.py RentalGetDataResponseDataServicesItem; no discounts here
+                item |= {"img": "", "procent_days": 0, "procent": 0, "day_step": 1}
+            items.append(item)
+        if not self._sdk:
+            return _ok(items)  # seeds/001:89-99
+        return _ok({"services": items, "totalAmount": sum(counts.values())})
+
+    def _getdata_with_providers(self, key: str, params: QueryParams) -> Answer:
+        """types.py RentalGetDataWithProvidersResponseData (no seed shows this method)."""
+        country = params.get("country", "").upper()
+        if country not in COUNTRY_NAMES:
+            return _refuse("Country not found")
+        items: list[dict[str, object]] = []
+        total = 0
+        for code, name in SERVICES.items():
+            counts = self._numbers.by_operator(code, country)
+            total += sum(counts.values())
+            items.append(
                 {
                     "name": name,
                     "service": code,
                     "price_day": float(self.price_day(code, country)),
-                    "count": self.stock(code, country),
+                    "img": "",
+                    "procent_days": 0,
+                    "procent": 0,
+                    "day_step": 1,
+                    "count": counts,
+                    "totalCount": sum(counts.values()),
                 }
-                for code, name in SERVICES.items()
-            ]
+            )
+        return _ok(
+            {
+                "services": items,
+                "totalAmount": total,
+                "allOperators": list(operators_of(country)),
+            }
         )
+
+    def _getcount(self, key: str, params: QueryParams) -> Answer:
+        """types.py RentalGetCountResponse: data as {service: count} (no seed shows this)."""
+        country = params.get("country", "").upper()
+        if country not in COUNTRY_NAMES:
+            return _refuse("Country not found")
+        return _ok({code: self._numbers.get(code, country) for code in SERVICES})
+
+    def _getcount_with_providers(self, key: str, params: QueryParams) -> Answer:
+        """types.py RentalGetCountWithProvidersResponse: {service: {Amount, Total}}."""
+        country = params.get("country", "").upper()
+        if country not in COUNTRY_NAMES:
+            return _refuse("Country not found")
+        data: dict[str, dict[str, object]] = {}
+        for code in SERVICES:
+            counts = self._numbers.by_operator(code, country)
+            data[code] = {"Amount": counts, "Total": sum(counts.values())}
+        return _ok(data)
 
     # -- orders ---------------------------------------------------------------------------------
 
@@ -382,45 +584,65 @@ class SmspvaRent:
         days = _period(params)
         if isinstance(days, Answer):
             return days
-        refusal = self._sale_refusal(key, service, country, days)
-        if refusal is not None:
-            return refusal
-        order = self._open(key, service, country, days)
+        # seeds/000:168; _contracts.json rental.create
+        provider = self._seller(key, service, country, days, params.get("provider", ""))
+        if isinstance(provider, Answer):
+            return provider
+        order = self._open(key, service, country, provider, days)
+        if not self._sdk:  # seeds/000:176-186
+            expire = datetime.fromtimestamp(self.unix(order.until), UTC)
+            number = order.calling_code + order.phone
+            return _ok(
+                [
+                    {
+                        "id": int(order.order_id),
+                        "number": number,
+                        "expireAt": expire.strftime("%Y-%m-%d %H:%M:%S"),
+                    }
+                ]
+            )
         return _ok(
             {
                 "id": int(order.order_id),
                 "pnumber": order.phone,
                 "ccode": "+" + order.calling_code,
                 "service": service,
-                "until": self.unix(order.until),
+                "until": str(self.unix(order.until)),  # types.py RentalCreateResponseData: str
             }
         )
 
-    def _sale_refusal(self, key: str, service: str, country: str, days: int) -> Answer | None:
-        """Why a new rental cannot be sold, or None."""
+    def _seller(self, key: str, service: str, country: str, days: int, asked: str) -> str | Answer:
+        """The operator to sell from (the `asked` one, else the fullest), or the refusal."""
         if country not in COUNTRY_NAMES:
             return _refuse("Country not found")
         if service not in SERVICES:
             return _refuse("Service not found")  # seeds/001:330
         if days > MAX_DAYS:
             return _refuse(f"Maximum rental period is {MAX_DAYS} days")
-        if self.stock(service, country) < 1:
+        if asked:
+            provider = find_operator(country, asked)
+            if provider is None:
+                return _refuse("Provider not found")
+        else:
+            provider = self._numbers.pick(service, country)
+        if provider is None or self._numbers.get(service, country, provider) < 1:
             return _refuse("No free numbers")
         if self.host.balances[key] < self.price_day(service, country) * days:
             return _refuse("Balance is not enough")  # seeds/001:331
-        return None
+        return provider
 
-    def _open(self, key: str, service: str, country: str, days: int) -> RentOrder:
+    def _open(self, key: str, service: str, country: str, provider: str, days: int) -> RentOrder:
         """Sell a rental: charge it, take it from stock, give it a number not rented now."""
         now = self.host.clock()
         cost = self.price_day(service, country) * days
         self.host.balances[key] -= cost
-        self._stock[(service, country)] = self.stock(service, country) - 1
+        self._numbers.add(service, country, provider, -1)
         order = RentOrder(
             order_id=str(self._next_id),
             api_key=key,
             services=[service],
             country=country,
+            provider=provider,
             phone=self._free_phone(country),
             created=now,
             until=now + days * DAY,
@@ -492,18 +714,27 @@ class SmspvaRent:
         if isinstance(order, Answer):
             return order
         order.seen = len(order.messages)
-        return _ok(
-            [
-                {"text": m.text, "sender": m.sender, "date": self.unix(m.date)}
-                for m in order.messages
-            ]
-        )
+        listing = [
+            {"text": m.text, "sender": m.sender, "date": self.unix(m.date)} for m in order.messages
+        ]
+        if not self._sdk:
+            return _ok(listing)  # seeds/001:185-194
+        return _ok({"SmsList": listing, "OtherSms": []})  # types.py RentalGetSmsResponseData
 
     def _prolong(self, key: str, params: QueryParams) -> Answer:
+        return self._extend(key, params, PERIOD_DAYS, seed_data=True)
+
+    def _prolong_max(self, key: str, params: QueryParams) -> Answer:
+        """_contracts.json rental.prolongByDays: prolong with dtype day, week or month."""
+        return self._extend(key, params, PROLONG_MAX_DAYS, seed_data=False)
+
+    def _extend(
+        self, key: str, params: QueryParams, units: dict[str, int], *, seed_data: bool
+    ) -> Answer:
         order = self._live_order(key, params)
         if isinstance(order, Answer):
             return order
-        days = _period(params)
+        days = _period(params, units)
         if isinstance(days, Answer):
             return days
         now = self.host.clock()
@@ -521,7 +752,9 @@ class SmspvaRent:
         order.paid += cost
         order.days += days
         order.until += days * DAY
-        return _ok({"id": int(order.order_id)})
+        if seed_data and not self._sdk:
+            return _ok({"id": int(order.order_id)})  # seeds/001:208-213
+        return Answer(200, {"status": 1})  # types.py RentalProlongResponse
 
     def _activate(self, key: str, params: QueryParams) -> Answer:
         order = self._live_order(key, params)
@@ -534,7 +767,9 @@ class SmspvaRent:
             return _refuse("The number is already active")
         order.last_online = self._last_online(order, self.host.clock())
         order.activated_at = self.host.clock()
-        return _ok({"id": int(order.order_id)})
+        if not self._sdk:
+            return _ok({"id": int(order.order_id)})  # seeds/001:225-230
+        return _ok([{"id": int(order.order_id)}])  # types.py RentalActivateResponse
 
     def _delete(self, key: str, params: QueryParams) -> Answer:
         order = self._live_order(key, params)
@@ -544,8 +779,7 @@ class SmspvaRent:
         if not order.messages:  # seeds/001:42-44: no refund once an SMS came
             self.host.balances[key] += order.paid
             order.refunded = True
-        pair = (order.services[0], order.country)
-        self._stock[pair] = self.stock(*pair) + 1
+        self._numbers.add(order.services[0], order.country, order.provider, +1)
         return _ok({"id": int(order.order_id)})
 
     def _history(self, key: str, params: QueryParams) -> Answer:
@@ -557,7 +791,7 @@ class SmspvaRent:
         return _ok([self._history_item(o) for o in mine[int(skip) : int(skip) + int(take)]])
 
     def _history_item(self, order: RentOrder) -> dict[str, object]:
-        return {
+        item: dict[str, object] = {
             "orderId": int(order.order_id),
             "resourceCode": order.services[0],
             "number": order.calling_code + order.phone,
@@ -569,6 +803,9 @@ class SmspvaRent:
             "end": self.unix(order.until),
             "closed": self.unix(order.closed_at or order.until),
         }
+        if self._sdk:  # types.py RentalGetHistoryResponseDataItem; restoring is not emulated
+            item["isAvailForRestore"] = False
+        return item
 
     def _not_emulated(self, key: str, params: QueryParams) -> Answer:
         return _refuse(f"Not emulated: {params.get('method')} (restoring an expired rental)")
@@ -617,3 +854,10 @@ class SmspvaRent:
         if service not in SERVICES or country not in COUNTRY_NAMES:
             raise KeyError(f"not in the SMSPVA rental catalog: {service!r}, {country!r}")
         return service, country
+
+    @staticmethod
+    def _operator(country: str, provider: str) -> str:
+        found = find_operator(country, provider)
+        if found is None:
+            raise KeyError(f"{country} has no operator {provider!r}: {operators_of(country)}")
+        return found

@@ -1,4 +1,7 @@
-"""SMSPVA Activation API v2 emulator (proxy/emulators/smspva.py): wire format and order life."""
+"""SMSPVA Activation API v2 emulator (proxy/emulators/smspva.py): wire format and order life.
+
+The default shapes are smspva-sdk's (types.py, _transport.py); `shapes="seed"` keeps seeds/000's.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from proxy.cli import build_parser
 from proxy.emulators import OrderState, SmspvaEmulator
+from proxy.emulators.smspva_rent import Shapes
 
 from .support import FakeClock, asgi_client
 
@@ -98,18 +103,130 @@ class TestNumber:
         await buy(pva)
         assert smspva.balances["test-key"] == 0
 
-    async def test_operator_is_recorded(
-        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+
+class TestOperators:
+    @pytest.mark.parametrize(
+        ("path", "params"),
+        [
+            ("/activation/number/RU/opt29/mts", {}),  # the SDK's get_number_by_operator
+            ("/activation/number/RU/opt29", {"operator": "mts"}),  # seeds/000:43
+            ("/activation/number/RU/opt29/MTS/", {"operator": "mts"}),  # case; both agree
+        ],
+    )
+    async def test_operator_in_path_or_query_sells_from_its_stock(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient, path: str, params: dict[str, str]
     ) -> None:
-        """seeds/000:43: the optional operator query parameter."""
-        response = await pva.get("/activation/number/RU/opt29", params={"operator": "mts"})
+        """The number comes from the asked operator's stock, and the order records it."""
+        before = smspva.stock("opt29", "RU", "beeline")
+        response = await pva.get(path, params=params)
         order = smspva.orders[str(response.json()["data"]["orderId"])]
         assert order.operator == "mts"
+        assert smspva.stock("opt29", "RU", "mts") == 24  # 100 over four operators, less one
+        assert smspva.stock("opt29", "RU", "beeline") == before
+        assert smspva.stock("opt29", "RU") == 99
+
+    @pytest.mark.parametrize(
+        ("path", "params"),
+        [
+            ("/activation/number/RU/opt29/verizon", {}),
+            ("/activation/number/RU/opt29", {"operator": "nope"}),
+            ("/activation/number/RU/opt29/mts", {"operator": "beeline"}),
+        ],
+    )
+    async def test_unknown_or_conflicting_operator_is_405(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient, path: str, params: dict[str, str]
+    ) -> None:
+        """An operator the country lacks is an invalid parameter (seeds/000:236), as are two."""
+        assert error_status(await pva.get(path, params=params)) == 405
+        assert smspva.orders == {}
+
+    async def test_a_sold_out_operator_is_407_while_others_sell(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """seeds/000:238 for the asked operator; without one, any operator with numbers sells."""
+        smspva.set_stock("opt20", "US", 0, operator="tmobile")
+        assert error_status(await pva.get("/activation/number/US/opt20/tmobile")) == 407
+        order_id = await buy(pva)
+        assert smspva.orders[order_id].operator == "verizon"
+
+    async def test_without_operator_the_fullest_operator_sells(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """Purchases drain the operators evenly, so the counts stay consistent with sales."""
+        smspva.set_stock("opt20", "US", 3)  # split 2 + 1; ties go to the first operator
+        split = [smspva.stock("opt20", "US", op) for op in ("tmobile", "verizon")]
+        assert split == [2, 1]
+        sold = [smspva.orders[await buy(pva)].operator for _ in range(3)]
+        assert sold == ["tmobile", "tmobile", "verizon"]
+        assert error_status(await pva.get("/activation/number/US/opt20")) == 407
+
+    async def test_cancel_returns_the_number_to_its_operator(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        order_id = (await pva.get("/activation/number/US/opt20/verizon")).json()["data"]["orderId"]
+        assert smspva.stock("opt20", "US", "verizon") == 49
+        await pva.put(f"/activation/cancelorder/{order_id}")
+        assert smspva.stock("opt20", "US", "verizon") == 50
+
+    def test_operator_knobs_check_the_name(self, smspva: SmspvaEmulator) -> None:
+        """A typo in an operator fails loudly; names match without regard to case."""
+        smspva.set_stock("opt20", "US", 7, operator="TMobile")
+        assert smspva.stock("opt20", "US", "tmobile") == 7
+        assert smspva.stock("opt20", "US") == 57
+        with pytest.raises(KeyError):
+            smspva.set_stock("opt20", "US", 1, operator="mts")
+        assert smspva.operators("XK") == ("virtual",)  # countries without data: one operator
+
+    async def test_operators_endpoint(self, pva: httpx.AsyncClient) -> None:
+        """smspva-sdk types.py ActivationGetOperatorsResponseData: country and operators."""
+        assert (await pva.get("/activation/operators/uk")).json() == {
+            "statusCode": 200,
+            "data": {"country": "UK", "operators": ["ee", "o2", "three", "vodafone"]},
+        }
+        assert error_status(await pva.get("/activation/operators/XX")) == 405
+
+    async def test_countnumbers_match_what_can_be_bought(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """types.py ActivationGetCountryNumberCountsResponse: one item per operator, services
+        with numbers only; a purchase shows up in its operator's count."""
+        smspva.set_all_stock(0)
+        smspva.set_stock("opt131", "US", 2, operator="verizon")
+        await pva.get("/activation/number/US/opt131/verizon")
+        assert (await pva.get("/activation/countnumbers/US")).json()["data"] == [
+            {"operator": "tmobile", "country": "US", "services": []},
+            {
+                "operator": "verizon",
+                "country": "US",
+                "services": [{"service": "opt131", "total": 1}],
+            },
+        ]
+        await pva.get("/activation/number/US/opt131/verizon")
+        assert error_status(await pva.get("/activation/number/US/opt131")) == 407
+        everything = (await pva.get("/activation/countnumbers")).json()["data"]
+        assert {item["country"] for item in everything} == set(smspva.country_iso)
+        assert all(item["services"] == [] for item in everything)
+        assert error_status(await pva.get("/activation/countnumbers/XX")) == 405
 
 
 class TestSms:
-    async def test_waiting_is_202_with_a_string_order_id(self, pva: httpx.AsyncClient) -> None:
-        """seeds/000:91-100: statusCode 202, orderId as a string, seconds left."""
+    async def test_waiting_is_202_with_the_sdks_error_object(self, pva: httpx.AsyncClient) -> None:
+        """smspva-sdk _transport.py: a 202 is "pending" only with error.type
+        SMS_NOT_YET_RECEIVED; types.py ActivationReceiveSmsResponseData: orderId an int."""
+        order_id = await buy(pva)
+        response = await pva.get(f"/activation/sms/{order_id}")
+        assert response.status_code == 202
+        assert response.json() == {
+            "statusCode": 202,
+            "error": {"type": "SMS_NOT_YET_RECEIVED", "description": "SMS not yet received"},
+            "data": {"orderId": int(order_id), "orderExpireIn": 600},
+        }
+
+    async def test_waiting_in_seed_shapes_is_the_seeds_body(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """seeds/000:91-100: statusCode 202, orderId as a string, seconds left, no error."""
+        smspva.shapes = "seed"
         order_id = await buy(pva)
         response = await pva.get(f"/activation/sms/{order_id}")
         assert response.status_code == 202
@@ -118,10 +235,13 @@ class TestSms:
             "data": {"orderId": order_id, "orderExpireIn": 600},
         }
 
+    @pytest.mark.parametrize("shapes", ["sdk", "seed"])
     async def test_received_sms_carries_code_and_full_text(
-        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient, clock: FakeClock
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient, clock: FakeClock, shapes: Shapes
     ) -> None:
-        """seeds/000:76-89: data.sms.code and data.sms.fullText."""
+        """seeds/000:76-89: data.sms.code and data.sms.fullText; orderId a str there, an int
+        in the SDK's types.py."""
+        smspva.shapes = shapes
         order_id = await buy(pva)
         smspva.deliver_sms(order_id, code="1234", text="Your activation code is 1234")
         clock.advance(20)
@@ -130,7 +250,7 @@ class TestSms:
             "statusCode": 200,
             "data": {
                 "sms": {"code": "1234", "fullText": "Your activation code is 1234"},
-                "orderId": order_id,
+                "orderId": int(order_id) if shapes == "sdk" else order_id,
                 "orderExpireIn": 580,
             },
         }
@@ -207,6 +327,38 @@ class TestSms:
         assert smspva.orders[order_id].state is OrderState.ACTIVE
 
 
+class TestStopAndStatus:
+    async def test_stopsms_finishes_an_order_that_got_its_code(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """PUT stopsms (smspva-sdk _contracts.json): FINISHED, paid, gone from orders, 410 after."""
+        order_id = await buy(pva)
+        assert error_status(await pva.put(f"/activation/stopsms/{order_id}")) == 405
+        smspva.deliver_sms(order_id)
+        response = await pva.put(f"/activation/stopsms/{order_id}")
+        assert response.json() == {"statusCode": 200, "data": {"orderId": int(order_id)}}
+        order = smspva.orders[order_id]
+        assert order.state is OrderState.FINISHED and not order.refunded
+        assert smspva.stock("opt20", "US") == 99  # a used number is not resold
+        assert (await pva.get("/activation/orders")).json()["data"]["orders"] == []
+        assert error_status(await pva.get(f"/activation/sms/{order_id}")) == 410
+        with pytest.raises(ValueError, match="finished"):
+            smspva.deliver_sms(order_id)
+
+    async def test_numberstatus_finds_the_callers_order_on_a_number(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """types.py ActivationGetNumberStatusResponseData: number, orderId, countryCode."""
+        order_id = await buy(pva)
+        phone = smspva.orders[order_id].phone
+        expected = {"number": phone, "orderId": int(order_id), "countryCode": "US"}
+        for number in (phone, "1" + phone):
+            response = await pva.get(f"/activation/numberstatus/{number}/opt20")
+            assert response.json() == {"statusCode": 200, "data": expected}
+        assert error_status(await pva.get(f"/activation/numberstatus/{phone}/opt1")) == 404
+        assert error_status(await pva.get(f"/activation/numberstatus/{phone}/nope")) == 405
+
+
 class TestCancelAndBlock:
     async def test_cancel_refunds_and_returns_the_number(
         self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
@@ -254,28 +406,81 @@ class TestCancelAndBlock:
 
 
 class TestAccount:
+    @pytest.mark.parametrize(("shapes", "shown"), [("sdk", "10.50"), ("seed", 10.5)])
     async def test_balance_and_userinfo(
-        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient, shapes: Shapes, shown: object
     ) -> None:
-        """docs.smspva.com: data.balance; userinfo adds name and karma."""
+        """data.balance: a str in smspva-sdk types.py, a float in docs.smspva.com; userinfo adds
+        name and karma."""
+        smspva.shapes = shapes
         smspva.set_balance("test-key", "10.5")
         assert (await pva.get("/activation/balance")).json() == {
             "statusCode": 200,
-            "data": {"balance": 10.5},
+            "data": {"balance": shown},
         }
         info = (await pva.get("/activation/userinfo/")).json()["data"]
-        assert info["balance"] == 10.5
+        assert info["balance"] == shown
         assert isinstance(info["name"], str) and isinstance(info["karma"], float)
 
     async def test_serviceprice(self, smspva: SmspvaEmulator, pva: httpx.AsyncClient) -> None:
-        """docs.smspva.com: service, serviceDescription and price of one pair."""
+        """types.py ActivationGetServicePriceResponseData: a str price, per operator too."""
+        smspva.set_stock("opt131", "US", 4, price="0.5", operator="verizon")
+        smspva.set_stock("opt131", "US", 0, operator="tmobile")
+        response = await pva.get("/activation/serviceprice/US/opt131")
+        assert response.json()["data"] == {
+            "service": "opt131",
+            "serviceDescription": "Apple",
+            "country": "US",
+            "price": "0.50",
+            "priceByOperators": {"verizon": "0.50"},
+        }
+        assert error_status(await pva.get("/activation/serviceprice/US/nope")) == 405
+
+    async def test_serviceprice_in_seed_shapes(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """docs.smspva.com: service, serviceDescription and a float price of one pair."""
+        smspva.shapes = "seed"
         response = await pva.get("/activation/serviceprice/US/opt131")
         assert response.json()["data"] == {
             "service": "opt131",
             "serviceDescription": "Apple",
             "price": float(smspva.price("opt131", "US")),
         }
-        assert error_status(await pva.get("/activation/serviceprice/US/nope")) == 405
+
+    async def test_price_lists(self, smspva: SmspvaEmulator, pva: httpx.AsyncClient) -> None:
+        """types.py: serviceprice/{country} (s, sd, c, p, po), serviceprices/{service} (clist
+        of countries with operators, a float price) and servicesprices (every pair)."""
+        smspva.set_stock("opt131", "US", 3, price="1.25")
+        country = (await pva.get("/activation/serviceprice/US")).json()["data"]
+        assert len(country) == len(smspva.services)
+        [apple] = [item for item in country if item["s"] == "opt131"]
+        assert apple == {
+            "s": "opt131",
+            "sd": "Apple",
+            "c": "US",
+            "p": "1.25",
+            "po": {"tmobile": "1.25", "verizon": "1.25"},
+        }
+        service = (await pva.get("/activation/serviceprices/opt131")).json()["data"]
+        assert (service["scode"], service["sname"]) == ("opt131", "Apple")
+        assert len(service["clist"]) == len(smspva.country_iso)
+        [us] = [item for item in service["clist"] if item["ccode"] == "US"]
+        assert us == {
+            "ccode": "US",
+            "cname": "United States",
+            "opers": [
+                {"opcode": "tmobile", "price": 1.25, "count": 2},
+                {"opcode": "verizon", "price": 1.25, "count": 1},
+            ],
+        }
+        every = (await pva.get("/activation/servicesprices")).json()["data"]
+        assert len(every) == len(smspva.services) * len(smspva.country_iso)
+        assert {"service": "opt131", "serviceDescription": "Apple", "country": "US"} | {
+            "price": "1.25"
+        } in every
+        assert error_status(await pva.get("/activation/serviceprice/XX")) == 405
+        assert error_status(await pva.get("/activation/serviceprices/opt99999")) == 405
 
     async def test_orders_lists_the_callers_active_orders(
         self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
@@ -294,8 +499,56 @@ class TestAccount:
             "countryCode": "US",
             "service": "opt20",
             "orderExpireIn": 600,
+            "country": "US",
+            "status": "received",
             "sms": {"code": "777777", "fullText": "code 777777"},
         }
+
+    async def test_orders_items_per_shapes(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """types.py types `sms` as an object, so it is left out while none is shown; the seed
+        shapes keep our earlier item with "sms": null."""
+        order_id = await buy(pva)
+        [item] = (await pva.get("/activation/orders")).json()["data"]["orders"]
+        assert (item["status"], "sms" in item) == ("waiting", False)
+        smspva.shapes = "seed"
+        [item] = (await pva.get("/activation/orders")).json()["data"]["orders"]
+        assert item == {
+            "orderId": int(order_id),
+            "phoneNumber": int(smspva.orders[order_id].phone),
+            "countryCode": "US",
+            "service": "opt20",
+            "orderExpireIn": 600,
+            "sms": None,
+        }
+
+
+class TestShapes:
+    def test_shapes_are_checked_and_survive_reset(self) -> None:
+        """`shapes` is how the emulator was built: reset keeps it."""
+        with pytest.raises(ValueError, match="shapes"):
+            SmspvaEmulator(shapes="v1")  # type: ignore[arg-type]
+        emulator = SmspvaEmulator(shapes="seed")
+        emulator.reset()
+        assert emulator.shapes == "seed"
+
+    def test_cli_passes_shapes_through(self) -> None:
+        """`smsproxy emulate smspva --shapes seed`; the SDK's shapes by default."""
+        parse = build_parser().parse_args
+        assert parse(["emulate", "smspva", "--port", "1", "--shapes", "seed"]).shapes == "seed"
+        assert parse(["emulate", "smspva", "--port", "1"]).shapes == "sdk"
+
+    async def test_shapes_and_operator_stock_over_http(
+        self, smspva: SmspvaEmulator, pva: httpx.AsyncClient
+    ) -> None:
+        """POST /_emulator/shapes and /_emulator/stock with an operator."""
+        assert (await pva.post("/_emulator/shapes", json={"shapes": "seed"})).status_code == 200
+        assert smspva.shapes == "seed"
+        assert (await pva.post("/_emulator/shapes", json={"shapes": "x"})).status_code == 400
+        stock = {"service": "opt20", "country": "US", "count": 9, "operator": "verizon"}
+        assert (await pva.post("/_emulator/stock", json=stock)).status_code == 200
+        assert smspva.stock("opt20", "US", "verizon") == 9
 
 
 class TestRateLimit:

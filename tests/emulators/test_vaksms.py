@@ -10,8 +10,16 @@ import httpx
 import pytest
 
 from proxy.emulators import OrderState, VaksmsEmulator
+from proxy.providers.vaksms_lifetimes import (
+    VAKSMS_DEFAULT_LIFETIME,
+    VAKSMS_LIFETIMES,
+    VAKSMS_RENT_LIFETIME,
+    vaksms_lifetime,
+)
 
 from .support import FakeClock, asgi_client
+
+PUBLIC = frozenset({"getCountNumbersList", "getCountryList"})  # vaksms 2.0: api_key_required=False
 
 
 async def call(client: httpx.AsyncClient, name: str, **params: str) -> Any:
@@ -36,10 +44,12 @@ class TestAccount:
     async def test_unknown_or_missing_key(
         self, vaksms: VaksmsEmulator, params: dict[str, str]
     ) -> None:
-        """seeds/003:1211: apiKeyNotFound, on every endpoint."""
+        """seeds/003:1211: apiKeyNotFound, on every endpoint but the libraries' key-free two."""
         async with asgi_client(vaksms, params=params) as client:
-            for name in sorted(VaksmsEmulator.endpoints):
+            for name in sorted(VaksmsEmulator.endpoints - PUBLIC):
                 assert await call(client, name) == {"error": "apiKeyNotFound"}
+            for name in sorted(PUBLIC):
+                assert "error" not in await call(client, name)
 
     async def test_paths_work_without_trailing_slash(self, vak: httpx.AsyncClient) -> None:
         """The seed writes /api/getBalance/; the slash-less form is served too."""
@@ -72,6 +82,15 @@ class TestCounts:
         vaksms.set_stock("wa", "ru", 5)
         assert await call(vak, "getCountNumber", service="wa") == {"wa": 5}
 
+    async def test_country_in_any_case(
+        self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient
+    ) -> None:
+        """vaksms 2.0 client.py get_count_number_list sends country='RU'; the seed spells 'ru'."""
+        vaksms.set_stock("wa", "ru", 6)
+        assert await call(vak, "getCountNumber", service="wa", country="RU") == {"wa": 6}
+        answer = await call(vak, "getNumber", service="wa", country="Ru")
+        assert vaksms.orders[answer["idNum"]].country == "ru"
+
     async def test_count_list_covers_every_service(
         self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient
     ) -> None:
@@ -99,6 +118,53 @@ class TestCounts:
     ) -> None:
         """seeds/003:1212-1220: the error words for bad service, country and operator."""
         assert await call(vak, "getCountNumber", **params) == {"error": word}
+
+
+class TestLibraryCatalog:
+    """The two catalog calls only the client libraries know (vaksms 2.0 client.py)."""
+
+    @pytest.mark.parametrize("rent", ["False", "True", "false", None])
+    async def test_count_numbers_list_has_the_library_fields(
+        self, vaksms: VaksmsEmulator, rent: str | None
+    ) -> None:
+        """models/services.py fields, one entry per service, no key needed, `rent` echoed."""
+        vaksms.set_stock("tg", "kz", 17, price=9)
+        params = {"country": "KZ", "operator": "tele2"} | ({} if rent is None else {"rent": rent})
+        async with asgi_client(vaksms) as keyless:
+            answer = await call(keyless, "getCountNumbersList", **params)
+        assert set(answer) == set(VaksmsEmulator.services)
+        assert answer["tg"] == [
+            {
+                "name": "Telegram",
+                "icon": "/static/services/tg.png",
+                "info": "",
+                "cost": 9.0,
+                "rent": rent == "True",
+                "quantity": 17,
+                "private": False,
+            }
+        ]
+
+    async def test_count_numbers_list_plain_path_and_refusals(self, vak: httpx.AsyncClient) -> None:
+        """The library's path has no trailing slash; bad country, operator and rent refused."""
+        response = await vak.get("/api/getCountNumbersList", params={"country": "ru"})
+        assert "tg" in response.json()
+        assert await call(vak, "getCountNumbersList", country="xx") == {"error": "noCountry"}
+        assert await call(vak, "getCountNumbersList", operator="kyivstar") == {
+            "error": "noOperator"
+        }
+        assert await call(vak, "getCountNumbersList", rent="maybe") == {"error": "badData"}
+
+    async def test_country_list(self, vaksms: VaksmsEmulator) -> None:
+        """models/country.py: [{countryName, countryCode, operatorList}] for 003:312-433."""
+        async with asgi_client(vaksms, params={"apiKey": "wrong"}) as client:
+            answer = await call(client, "getCountryList")
+        assert len(answer) == 33
+        assert {"countryName": "Denmark", "countryCode": "dk", "operatorList": ["lycamobile"]} in (
+            answer
+        )
+        ukraine = next(c for c in answer if c["countryCode"] == "ua")
+        assert "lifecell" in ukraine["operatorList"]
 
 
 class TestGetNumber:
@@ -134,12 +200,21 @@ class TestGetNumber:
         paid = vaksms.price("wa", "ru") + vaksms.price("vi", "ru")
         assert vaksms.balances["test-key"] == Decimal("1000") - paid
 
+    @pytest.mark.parametrize("rent", ["true", "True", "1"])
     async def test_rent_gives_a_four_hour_order(
-        self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient
+        self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient, rent: str
     ) -> None:
-        """seeds/003:451: rent=true is a number for 4 hours."""
-        order = vaksms.orders[await buy(vak, rent="true")]
+        """seeds/003:451: rent=true is a number for 4 hours, also for tf (models/number.py)."""
+        order = vaksms.orders[await buy(vak, service="tf", rent=rent)]
         assert order.expires_at - order.created == 4 * 3600
+
+    @pytest.mark.parametrize("rent", ["false", "False", "0", ""])
+    async def test_rent_false_in_any_case(
+        self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient, rent: str
+    ) -> None:
+        """The libraries send rent='false' (vaksms 2.0 client.py get_number): an ordinary order."""
+        order = vaksms.orders[await buy(vak, rent=rent)]
+        assert order.expires_at - order.created == VAKSMS_DEFAULT_LIFETIME
 
     @pytest.mark.parametrize(
         ("params", "word"),
@@ -175,6 +250,75 @@ class TestGetNumber:
         assert await call(vak, "getNumber", service="wa")
 
 
+class TestLifetimes:
+    """Per-service order windows: vaksms 2.0 models/number.py, in proxy/providers."""
+
+    def test_the_table(self) -> None:
+        by_window = {7200: "tf", 3600: "otk cs strh cp mg", 2400: "otp mkb", 1800: "ai ig tw"}
+        table = {code: s for s, codes in by_window.items() for code in codes.split()}
+        assert table == VAKSMS_LIFETIMES
+        assert (VAKSMS_DEFAULT_LIFETIME, VAKSMS_RENT_LIFETIME) == (1200, 14400)
+        assert vaksms_lifetime("tf") == 7200 and vaksms_lifetime("tg") == 1200
+        assert vaksms_lifetime("tg", rent=True) == vaksms_lifetime("tf", rent=True) == 14400
+        assert vaksms_lifetime("wa,tf") == vaksms_lifetime(" tf , wa") == 7200  # the longer
+        assert vaksms_lifetime("") == 1200
+
+    @pytest.mark.parametrize(
+        ("service", "seconds"),
+        [
+            *(("tf", 7200), ("cp", 3600), ("strh", 3600), ("mg", 3600)),
+            *(("ai", 1800), ("ig", 1800), ("tw", 1800), ("tg", 1200), ("wa", 1200)),
+        ],
+    )
+    async def test_order_stays_open_for_its_service(
+        self,
+        vaksms: VaksmsEmulator,
+        vak: httpx.AsyncClient,
+        clock: FakeClock,
+        service: str,
+        seconds: int,
+    ) -> None:
+        """Open one second before the window ends, idNumNotFound (and refunded) at its end."""
+        id_num = await buy(vak, service=service)
+        assert vaksms.orders[id_num].expires_at - vaksms.orders[id_num].created == seconds
+        clock.advance(seconds - 1)
+        assert await call(vak, "getSmsCode", idNum=id_num) == {"smsCode": None}
+        clock.advance(1)
+        assert await call(vak, "getSmsCode", idNum=id_num) == {"error": "idNumNotFound"}
+        assert vaksms.orders[id_num].state is OrderState.EXPIRED
+        assert vaksms.balances["test-key"] == Decimal("1000")
+
+    async def test_two_services_keep_their_own_windows(
+        self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient, clock: FakeClock
+    ) -> None:
+        """One idNum per service (seeds/003:862-865), each with its service's window."""
+        tf, wa = await call(vak, "getNumber", service="tf,wa")
+        clock.advance(1200)
+        assert await call(vak, "getSmsCode", idNum=wa["idNum"]) == {"error": "idNumNotFound"}
+        assert await call(vak, "getSmsCode", idNum=tf["idNum"]) == {"smsCode": None}
+
+    async def test_prolonged_order_gets_its_service_window(
+        self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient, clock: FakeClock
+    ) -> None:
+        """prolongNumber (seeds/003:1156-1160) opens a new order with the service's window."""
+        id_num = await buy(vak, service="tf")
+        vaksms.deliver_sms(id_num)
+        clock.advance(7200)
+        answer = await call(vak, "prolongNumber", service="tf", tel=vaksms.orders[id_num].phone)
+        renewed = vaksms.orders[answer["idNum"]]
+        assert renewed.expires_at - renewed.created == 7200
+
+    async def test_order_lifetime_argument_overrides_the_table(self, clock: FakeClock) -> None:
+        """An explicit order_lifetime is every order's window but a rent's."""
+        keys = {"test-key": Decimal("1000")}
+        vaksms = VaksmsEmulator(api_keys=keys, order_lifetime=50.0, sms_delay=None, clock=clock)
+        async with asgi_client(vaksms, params={"apiKey": "test-key"}) as vak:
+            tf = vaksms.orders[await buy(vak, service="tf")]
+            rent = vaksms.orders[await buy(vak, service="tf", rent="true")]
+        assert tf.expires_at - tf.created == 50.0 == vaksms.order_lifetime
+        assert rent.expires_at - rent.created == 14400
+
+
 class TestSmsCode:
     async def test_waiting_then_received_then_all(
         self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient
@@ -193,6 +337,20 @@ class TestSmsCode:
         async with asgi_client(vaksms) as bare:  # the seed's bare `&all` flag
             url = f"/api/getSmsCode/?apiKey=test-key&idNum={id_num}&all"
             assert (await bare.get(url)).json() == {"smsCode": ["1111", "2222"]}
+
+    @pytest.mark.parametrize("flag", ["False", "None", "false", "0", "NONE"])
+    async def test_all_false_or_none_answers_the_latest(
+        self, vaksms: VaksmsEmulator, vak: httpx.AsyncClient, flag: str
+    ) -> None:
+        """seeds/003:1199: `all` is a boolean, default None; the libraries send str(False/None)."""
+        id_num = await buy(vak)
+        vaksms.deliver_sms(id_num, code="1111")
+        await call(vak, "setStatus", idNum=id_num, status="send")
+        vaksms.deliver_sms(id_num, code="2222")
+        assert await call(vak, "getSmsCode", idNum=id_num, all=flag) == {"smsCode": "2222"}
+        assert await call(vak, "getSmsCode", idNum=id_num, all="True") == {
+            "smsCode": ["1111", "2222"]
+        }
 
     async def test_codes_arrive_by_themselves_with_sms_delay(self, clock: FakeClock) -> None:
         """With sms_delay, a code comes after purchase and a different one after `send`."""
