@@ -20,6 +20,9 @@ from typing import Any
 ENV_PREFIX = "SMSPROXY_"
 PROVIDER_KINDS = ("smspva", "vaksms")
 DEFAULT_BASE_URLS = {"smspva": "https://api.smspva.com", "vaksms": "https://vak-sms.ru"}
+# seeds/000:12, every URL in seeds/001 and smspva-sdk's _contracts.json: the rental API is on the
+# site's host, not on the activation API's.
+DEFAULT_SMSPVA_RENT_URL = "https://smspva.com/api/rent.php"
 DEFAULT_CURRENCIES = {"smspva": "USD", "vaksms": "RUB"}
 # seeds/000:17 "4-5 seconds between requests"; VAK documents none, so the same by default.
 DEFAULT_POLL_INTERVALS = {"smspva": 5.0, "vaksms": 5.0}
@@ -69,8 +72,10 @@ class ProviderSettings:
     breaker_threshold: int = 5  # consecutive failures that open the circuit
     breaker_cooldown: float = 30.0  # seconds open before one probe request is let through
     refund_after: float = 560.0  # no SMS by then: cancel/block upstream for a refund (000:382)
-    # SMSPVA's rental API lives at its own URL (seeds/001:52); "" means base_url/api/rent.php
+    # SMSPVA's rental API lives at its own URL (seeds/000:12); see rent_url_for
     rent_url: str = ""
+    # VAK-SMS order lifetimes by VAK service code, over the shipped table (vaksms_lifetimes.py)
+    order_lifetimes: Mapping[str, float] = field(default_factory=dict)
 
 
 STRATEGIES = ("priority", "cheapest", "success_rate", "weighted")
@@ -366,8 +371,35 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderSettings:
         breaker_threshold=int(body.get("breaker_threshold", 5)),
         breaker_cooldown=float(body.get("breaker_cooldown", 30.0)),
         refund_after=float(body.get("refund_after", DEFAULT_REFUND_AFTER[kind])),
-        rent_url=str(body.get("rent_url", "")).rstrip("/"),
+        rent_url=rent_url_for(kind, body),
+        order_lifetimes=_lifetimes(name, body.get("order_lifetimes", {})),
     )
+
+
+def rent_url_for(kind: str, body: Mapping[str, Any]) -> str:
+    """SMSPVA's rental URL: as configured; else beside a configured base_url (an emulator or a
+    gateway serves both APIs on one host); else smspva.com's (seeds/000:12)."""
+    if kind != "smspva":
+        return ""
+    if body.get("rent_url"):
+        return str(body["rent_url"]).rstrip("/")
+    base = str(body.get("base_url", "")).rstrip("/")
+    if base and base != DEFAULT_BASE_URLS["smspva"]:
+        return f"{base}/api/rent.php"
+    return DEFAULT_SMSPVA_RENT_URL
+
+
+def _lifetimes(name: str, raw: Any) -> dict[str, float]:
+    where = f"providers.{name}.order_lifetimes"
+    found = {}
+    for service, seconds in _as_mapping(raw, where).items():
+        try:
+            found[str(service)] = float(seconds)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}.{service} must be seconds, not {seconds!r}") from exc
+        if found[str(service)] <= 0:
+            raise ConfigError(f"{where}.{service} must be positive")
+    return found
 
 
 def _tenant(

@@ -202,7 +202,11 @@ class Poller:
         settings = self.provider_settings.get(act.provider)
         if settings is None or act.messages or act.state is not lifecycle.State.WAIT_CODE:
             return False
-        return self.ctx.clock() - act.created >= settings.refund_after
+        # The refund comes as long before the order's own end as refund_after comes before the
+        # provider's default lifetime (40 s by default), so an order that lives longer (a VAK
+        # service with its own lifetime) is not given back early.
+        margin = settings.order_lifetime - settings.refund_after
+        return self.ctx.clock() >= act.expires - margin
 
     async def _refund(self, act: Activation, provider: Provider) -> Activation:
         """No SMS in time: give the number back while the upstream still refunds it."""

@@ -27,6 +27,7 @@ log = structlog.get_logger("catalog")
 
 WHOLE_COUNTRY = "*"  # lock and freshness field of a whole-country fetch
 FAILURE_BACKOFF = 10.0
+FAILED = "failed"  # a lock held through a failed fetch's back-off: no fetch is under way
 WAIT_FOR_OTHERS = 3.0
 
 
@@ -105,7 +106,13 @@ class OfferCache:
             raw, marker = await self._get_fields(key, service, WHOLE_COUNTRY)
             if marker is not None and not self._stale(_decode(marker)[1]):
                 return _decode(raw)[0] if raw else None
-            return (await self.country(provider, country, operator, budget)).get(service)
+            listed = (await self.country(provider, country, operator, budget)).get(service)
+            if listed is not None or await self._get_field(key, WHOLE_COUNTRY) is not None:
+                return listed
+            # The country could not be listed at all (an endpoint the seed does not show may be
+            # missing upstream): price this one pair the way the seed does, with a fetch of its
+            # own (the listing's attempt took the request's budget).
+            budget = Budget(1)
         raw = await self._get_field(key, service)
         cached = _decode(raw) if raw else None
         if cached is None or self._stale(cached[1]):
@@ -164,7 +171,8 @@ class OfferCache:
         if not budget.take():
             return None
         if not await self._lock(lock):
-            await self._wait_for(key, field)
+            if await self._lock_value(lock) != FAILED:
+                await self._wait_for(key, field)  # a fetch is under way: it may fill the entry
             return None
         try:
             offers = await fetch()
@@ -182,7 +190,12 @@ class OfferCache:
 
     @mapped
     async def _hold(self, lock: str, seconds: float) -> None:
-        await self.redis.pexpire(lock, int(seconds * 1000))
+        """Keep the lock through the back-off, marked so that nobody waits for a fetch."""
+        await self.redis.set(lock, FAILED, px=int(seconds * 1000))
+
+    @mapped
+    async def _lock_value(self, lock: str) -> str | None:
+        return cast("str | None", await self.redis.get(lock))
 
     @mapped
     async def _unlock(self, lock: str) -> None:

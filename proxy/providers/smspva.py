@@ -6,10 +6,15 @@ Auth is the `apikey` header; every answer is JSON whose `statusCode` repeats the
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+import structlog
 
 from proxy.config import ProviderSettings
 from proxy.providers.base import (
@@ -35,6 +40,8 @@ from proxy.providers.base import (
 from proxy.providers.http import json_body, loose_json, retry_after_of, send
 from proxy.rent.periods import MAX_HOURS, covering
 
+log = structlog.get_logger("upstream")
+
 # seeds/000:231-244 (HTTP status / body statusCode -> our error)
 REFUSALS: dict[int, Refusal] = {
     404: Refusal.ORDER_NOT_FOUND,
@@ -54,6 +61,14 @@ ENDPOINT_REFUSALS: dict[tuple[str, int], Refusal] = {
     ("clearsms", 405): Refusal.WAIT_SMS,  # nothing to clear: the next SMS is still awaited
 }
 UNAVAILABLE = frozenset({500, 503})
+# A 404/405 without the API's JSON body (`statusCode`) comes from no endpoint at all: a route the
+# SDK knows and this server lacks. Nothing ran upstream, so the seed's form may be tried instead.
+ROUTE_MISSING_STATUSES = frozenset({404, 405})
+OPERATORS_TTL = 3600.0  # a country's operator list is asked again after an hour
+
+
+class RouteMissing(ProviderAnswerInvalid):
+    """The server has no such endpoint (see ROUTE_MISSING_STATUSES)."""
 
 
 def status_of(http_status: int, body: Any) -> int:
@@ -132,32 +147,113 @@ def parse_balance(provider: str, status: int, body: Any, currency: str) -> Balan
         raise ProviderAnswerInvalid(provider, f"balance: {body!r:.80}") from exc
 
 
-def parse_price(provider: str, status: int, body: Any) -> Decimal:
-    """serviceprice: data.price, in the account's currency (docs.smspva.com)."""
+def parse_price(provider: str, status: int, body: Any, operator: str | None = None) -> Decimal:
+    """serviceprice: data.price, in the account's currency (docs.smspva.com); with an operator,
+    its price from data.priceByOperators where listed (smspva-sdk types.py)."""
     if status != 200:
         raise error_for(provider, "serviceprice", status, body)
+    data = _data(body)
+    by_operator = data.get("priceByOperators")
+    if operator and isinstance(by_operator, dict):
+        wanted = operator.strip().lower()
+        found = next((v for k, v in by_operator.items() if str(k).lower() == wanted), None)
+        if found is not None:
+            data = {"price": found}
     try:
-        return Decimal(str(_data(body)["price"]))
+        return Decimal(str(data["price"]))
     except (KeyError, InvalidOperation) as exc:
         raise ProviderAnswerInvalid(provider, f"serviceprice: {body!r:.80}") from exc
 
 
+def _order_items(body: Any) -> list[Any] | None:
+    """`orders` as `data.orders` (smspva-sdk types.py), `data` or the body itself as a bare list."""
+    data = body.get("data") if isinstance(body, dict) else body
+    if isinstance(data, dict):
+        data = data.get("orders")
+    return data if isinstance(data, list) else None
+
+
 def parse_orders(provider: str, status: int, body: Any) -> list[UpstreamOrder]:
-    """orders: data.orders, each like a `number` answer plus its service (docs.smspva.com)."""
+    """orders: each item like a `number` answer plus its service (smspva-sdk types.py).
+
+    Both shapes are read (issue: a bare list must not make the recovery of a paid number fail).
+    """
     if status != 200:
         raise error_for(provider, "orders", status, body)
-    items = _data(body).get("orders")
-    if not isinstance(items, list):
+    items = _order_items(body)
+    if items is None:
         raise ProviderAnswerInvalid(provider, f"orders: {body!r:.80}")
     found = []
     for item in items:
         if not isinstance(item, dict):
             continue
         purchase = parse_number(provider, 200, {"data": item})
-        found.append(
-            UpstreamOrder(purchase, str(item.get("service", "")), str(item.get("countryCode", "")))
-        )
+        country = item.get("countryCode", item.get("country", ""))
+        found.append(UpstreamOrder(purchase, str(item.get("service", "")), str(country)))
     return found
+
+
+def parse_operators(provider: str, status: int, body: Any) -> tuple[str, ...]:
+    """operators/{country}: data.operators, a list of names (smspva-sdk types.py)."""
+    if status != 200:
+        raise error_for(provider, "operators", status, body)
+    names = _data(body).get("operators")
+    if not isinstance(names, list):
+        raise ProviderAnswerInvalid(provider, f"operators: {body!r:.80}")
+    return tuple(str(name) for name in names if isinstance(name, str) and name.strip())
+
+
+def parse_country_prices(
+    provider: str, status: int, body: Any, operator: str | None = None
+) -> dict[str, Decimal]:
+    """serviceprice/{country}: [{"s": optNN, "p": price, "po": {operator: price}}] (smspva-sdk
+    types.py). With an operator, that operator's price where it has one."""
+    if status != 200:
+        raise error_for(provider, "serviceprice", status, body)
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ProviderAnswerInvalid(provider, f"serviceprice: {body!r:.80}")
+    wanted = operator.strip().lower() if operator else None
+    prices: dict[str, Decimal] = {}
+    for item in items:
+        if not isinstance(item, dict) or not item.get("s"):
+            continue
+        raw = item.get("p")
+        by_operator = item.get("po")
+        if wanted and isinstance(by_operator, dict):
+            raw = next((v for k, v in by_operator.items() if str(k).lower() == wanted), raw)
+        try:
+            prices[str(item["s"])] = Decimal(str(raw))
+        except InvalidOperation:
+            continue  # one malformed entry does not spoil the country
+    return prices
+
+
+def parse_counts(
+    provider: str, status: int, body: Any, operator: str | None = None
+) -> dict[str, int]:
+    """countnumbers/{country}: [{"operator", "country", "services": [{"service", "total"}]}]
+    (smspva-sdk types.py): numbers in stock per service, summed over operators (or one)."""
+    if status != 200:
+        raise error_for(provider, "countnumbers", status, body)
+    items = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ProviderAnswerInvalid(provider, f"countnumbers: {body!r:.80}")
+    wanted = operator.strip().lower() if operator else None
+    counts: dict[str, int] = {}
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("services"), list):
+            continue
+        if wanted and str(item.get("operator", "")).lower() != wanted:
+            continue
+        for entry in item["services"]:
+            if not isinstance(entry, dict) or not entry.get("service"):
+                continue
+            total = entry.get("total")
+            if isinstance(total, int) and not isinstance(total, bool):
+                code = str(entry["service"])
+                counts[code] = counts.get(code, 0) + total
+    return counts
 
 
 # The rental API's `msg` words (seeds/001:53, 329-331; the emulator's for the rest), by prefix.
@@ -190,29 +286,65 @@ def rent_data(provider: str, method: str, body: Any) -> Any:
     raise ProviderRefused(provider, Refusal.BAD_REQUEST, f"rent {method}: {msg}")
 
 
+def rent_time(value: Any) -> float | None:
+    """A rental's end as a Unix time: a number (seeds/001:122), a number in a string (smspva-sdk
+    types.py types `until` as a string) or a date "YYYY-MM-DD HH:MM:SS" (seeds/000:183), which
+    names no zone and is read as UTC."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 def parse_rent(provider: str, body: Any) -> RentPurchase:
-    """create: seeds/001:114-123's object, or seeds/000:176-186's list (SPEC-NOTES: accept both)."""
+    """create: seeds/001:114-123's object (`pnumber`, `ccode`, `until`), or seeds/000:176-186's
+    list (`number` with the calling code, `expireAt` a date); smspva-sdk types `until` as a
+    string. Every shape is read (SPEC-NOTES "Turn 2")."""
     data = rent_data(provider, "create", body)
     item = data[0] if isinstance(data, list) and data else data
     if not isinstance(item, dict):
         raise ProviderAnswerInvalid(provider, f"rent create: {body!r:.80}")
     digits = "".join(ch for ch in str(item.get("ccode", "")) if ch.isdigit())
     number = item.get("pnumber", item.get("number"))
-    until = item.get("until", item.get("expireAt"))
-    if item.get("id") in (None, "") or not number or not isinstance(until, int | float):
+    until = rent_time(item.get("until", item.get("expireAt")))
+    if item.get("id") in (None, "") or not number or until is None:
         raise ProviderAnswerInvalid(provider, f"rent create: {body!r:.80}")
     phone = digits + "".join(ch for ch in str(number) if ch.isdigit())
-    return RentPurchase(str(item["id"]), phone, float(until))
+    return RentPurchase(str(item["id"]), phone, until)
+
+
+def _stock(value: Any) -> int:
+    """A rental count: a number (getdata), or per operator (getdataWithProviders, smspva-sdk)."""
+    if isinstance(value, dict):
+        return sum(int(v) for v in value.values() if isinstance(v, int | float))
+    return int(value)
 
 
 def parse_rent_offers(provider: str, body: Any, days: int) -> dict[str, Offer]:
-    """getdata (seeds/001:77-99): price_day per service; the period costs price_day x days."""
+    """getdata: seeds/001:77-99's list, or smspva-sdk's {"services": [...], "totalAmount"};
+    price_day per service, so the period costs price_day x days."""
     data = rent_data(provider, "getdata", body)
+    if isinstance(data, dict):
+        data = data.get("services")
     offers = {}
     for item in data if isinstance(data, list) else []:
         try:
             price = Decimal(str(item["price_day"])) * days
-            offers[str(item["service"])] = Offer(int(item["count"]), price)
+            offers[str(item["service"])] = Offer(_stock(item["count"]), price)
         except (KeyError, TypeError, ValueError, InvalidOperation):
             continue  # one malformed entry does not spoil the list
     return offers
@@ -232,26 +364,29 @@ def parse_rent_orders(provider: str, body: Any) -> list[RentOrder]:
     for item in data if isinstance(data, list) else []:
         if not isinstance(item, dict) or item.get("id") in (None, ""):
             continue
-        until = item.get("until")
+        until = rent_time(item.get("until"))
         digits = "".join(ch for ch in f"{item.get('ccode', '')}{item.get('pnumber', '')}"
                          if ch.isdigit())  # fmt: skip
         orders.append(
             RentOrder(str(item["id"]), str(item.get("scode", "")), str(item.get("cname", "")),
-                      float(until) if isinstance(until, int | float) else 0.0, digits,
+                      until or 0.0, digits,
                       _state(item))
         )  # fmt: skip
     return orders
 
 
 def parse_rent_sms(provider: str, body: Any) -> tuple[RentMessage, ...]:
-    """sms (seeds/001:175-194): [{"text","sender","date"}], oldest first."""
+    """sms: seeds/001:175-194's list of {"text","sender","date"}, or smspva-sdk's
+    {"SmsList": [...], "OtherSms": [...]}; every message to the number, oldest first."""
     data = rent_data(provider, "sms", body)
-    messages = []
+    if isinstance(data, dict):
+        data = [*(data.get("SmsList") or []), *(data.get("OtherSms") or [])]
+    messages: dict[RentMessage, None] = {}  # in the upstream's order, each message once
     for item in data if isinstance(data, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("date"), int | float):
-            messages.append(
-                RentMessage(str(item.get("text", "")), str(item.get("sender", "")), item["date"])
-            )
+        if isinstance(item, dict) and (date := rent_time(item.get("date"))) is not None:
+            text, sender = str(item.get("text", "")), str(item.get("sender", ""))
+            messages[RentMessage(text, sender, date)] = None
+    # Stable: messages of the same second keep the order the upstream listed them in.
     return tuple(sorted(messages, key=lambda m: m.date))
 
 
@@ -270,15 +405,16 @@ class SmspvaProvider:
         self.poll_interval = settings.poll_interval
         self.order_lifetime = settings.order_lifetime
         self.national_phones = True  # seeds/000:57: the number comes without calling code
-        self.lists_whole_country = False
+        self.lists_whole_country = True  # serviceprice/{country} + countnumbers/{country}
         self.sells_multi_service = False
         self.reissues_numbers = False
         self.max_rent_hours = MAX_HOURS
         self.extends_rents = True
         self._base = settings.base_url
-        self._rent_url = settings.rent_url or f"{settings.base_url}/api/rent.php"
+        self._rent_url = settings.rent_url
         self._key = settings.api_key
         self._headers = {"apikey": settings.api_key}
+        self._operator_lists: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._client = client
         self._timeout = httpx.Timeout(
             settings.read_timeout, connect=settings.connect_timeout, pool=settings.connect_timeout
@@ -301,6 +437,12 @@ class SmspvaProvider:
             body = loose_json(response)
             status = status_of(response.status_code, body)
             raise error_for(self.name, endpoint, status, body, retry_after_of(response))
+        if response.status_code in ROUTE_MISSING_STATUSES:
+            body = loose_json(response)
+            if not (isinstance(body, dict) and isinstance(body.get("statusCode"), int)):
+                raise RouteMissing(
+                    self.name, f"{endpoint}: HTTP {response.status_code}, no API answer"
+                )
         body = json_body(self.name, endpoint, response)
         return status_of(response.status_code, body), body
 
@@ -326,19 +468,80 @@ class SmspvaProvider:
         return parse_balance(self.name, status, body, self.currency)
 
     async def buy(self, request: BuyRequest) -> Purchase:
-        params = {"operator": request.operator} if request.operator else {}
+        """The operator goes in the path, as smspva-sdk's getNumberByOperator sends it; where
+        that route is missing (an answer that is not the API's JSON, so nothing was sold), the
+        seed's `?operator=` (seeds/000:43) is tried once."""
         path = f"number/{request.country}/{request.service}"
-        status, body = await self._call("number", "GET", path, **params)
+        if not request.operator:
+            status, body = await self._call("number", "GET", path)
+            return parse_number(self.name, status, body)
+        operator = quote(await self._spelling(request.country, request.operator), safe="")
+        try:
+            status, body = await self._call("number", "GET", f"{path}/{operator}")
+        except RouteMissing:
+            log.warning("smspva_fallback", endpoint="number/{country}/{service}/{operator}")
+            status, body = await self._call("number", "GET", path, operator=request.operator)
         return parse_number(self.name, status, body)
 
     async def offers(
         self, country: str, service: str | None, operator: str | None = None
     ) -> dict[str, Offer]:
-        """serviceprice, one pair at a time; the v2 API reports a price but no stock count."""
-        if service is None:
-            raise ValueError("SMSPVA prices one service at a time")
-        status, body = await self._call("serviceprice", "GET", f"serviceprice/{country}/{service}")
-        return {service: Offer(count=None, price=parse_price(self.name, status, body))}
+        """A whole country: prices from serviceprice/{country} and stock from
+        countnumbers/{country} (smspva-sdk). One pair (service given): serviceprice/{c}/{s}, the
+        only price endpoint the seed shows (seeds/000:117), with the same stock. When the stock
+        listing fails, counts are None (assumed_stock) and the fallback is logged."""
+        counts = asyncio.ensure_future(self._counts(country, operator))
+        try:
+            if service is None:
+                status, body = await self._call("serviceprice", "GET", f"serviceprice/{country}")
+                prices = parse_country_prices(self.name, status, body, operator)
+            else:
+                path = f"serviceprice/{country}/{service}"
+                status, body = await self._call("serviceprice", "GET", path)
+                prices = {service: parse_price(self.name, status, body, operator)}
+        except BaseException:
+            counts.cancel()
+            raise
+        stock = await counts
+        return {
+            code: Offer(count=None if stock is None else stock.get(code, 0), price=price)
+            for code, price in prices.items()
+        }
+
+    async def _counts(self, country: str, operator: str | None) -> dict[str, int] | None:
+        try:
+            status, body = await self._call("countnumbers", "GET", f"countnumbers/{country}")
+            return parse_counts(self.name, status, body, operator)
+        except ProviderError as exc:
+            log.warning(
+                "smspva_fallback", endpoint="countnumbers/{country}", using="assumed_stock",
+                error=str(exc),
+            )  # fmt: skip
+            return None
+
+    async def operators(self, country: str) -> tuple[str, ...]:
+        """The operators SMSPVA sells from in a country (operators/{country}, smspva-sdk)."""
+        status, body = await self._call("operators", "GET", f"operators/{country}")
+        return parse_operators(self.name, status, body)
+
+    async def _spelling(self, country: str, operator: str) -> str:
+        """SMSPVA's own spelling of an operator, from its list for the country (asked at most
+        once an hour); BAD_OPERATOR, before anything is bought, when the list lacks it; the
+        name as asked when no list can be had (the seed publishes none, seeds/000:43)."""
+        now = time.monotonic()
+        known = self._operator_lists.get(country)
+        if known is None or now - known[0] > OPERATORS_TTL:
+            try:
+                known = (now, await self.operators(country))
+            except ProviderError as exc:
+                log.warning("smspva_fallback", endpoint="operators/{country}", error=str(exc))
+                return operator
+            self._operator_lists[country] = known
+        wanted = operator.strip().lower()
+        found = next((name for name in known[1] if name.lower() == wanted), None)
+        if found is None:
+            raise ProviderRefused(self.name, Refusal.BAD_OPERATOR, f"no {operator!r} in {country}")
+        return found
 
     async def buy_multi(self, request: MultiBuyRequest) -> list[tuple[str, Purchase]]:
         """SMSPVA sells one service per number."""
@@ -370,19 +573,24 @@ class SmspvaProvider:
         return parse_orders(self.name, status, body)
 
     async def rent_offers(self, country: str, hours: int) -> dict[str, Offer]:
-        body = await self._rent_call("getdata", country=country)
-        return parse_rent_offers(self.name, body, covering(hours).days)
+        period = covering(hours)
+        body = await self._rent_call(
+            "getdata", country=country, dtype=period.dtype, dcount=str(period.dcount)
+        )
+        return parse_rent_offers(self.name, body, period.days)
 
     async def rent(
         self, service: str, country: str, hours: int, operator: str | None = None
     ) -> RentPurchase:
-        """create has no operator parameter (seeds/001:101-112): `operator` cannot narrow it."""
+        """create, with the operator as `provider` (seeds/000:168, smspva-sdk)."""
         period = covering(hours)
-        body = await self._rent_call(
-            "create", dtype=period.dtype, dcount=str(period.dcount), country=country,
-            service=service,
-        )  # fmt: skip
-        return parse_rent(self.name, body)
+        params = {
+            "dtype": period.dtype, "dcount": str(period.dcount), "country": country,
+            "service": service,
+        }  # fmt: skip
+        if operator:
+            params["provider"] = operator
+        return parse_rent(self.name, await self._rent_call("create", **params))
 
     async def rent_orders(self) -> list[RentOrder] | None:
         return parse_rent_orders(self.name, await self._rent_call("orders"))

@@ -8,6 +8,7 @@ as `{"error": word}` (seeds/003:1211-1220); setStatus answers `{"status": word}`
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -34,6 +35,7 @@ from proxy.providers.base import (
     UpstreamOrder,
 )
 from proxy.providers.http import json_body, retry_after_of, send
+from proxy.providers.vaksms_lifetimes import VAKSMS_LIFETIMES
 
 # seeds/003:1211-1220
 ERRORS: dict[str, Refusal] = {
@@ -48,6 +50,8 @@ ERRORS: dict[str, Refusal] = {
     "badService": Refusal.BAD_SERVICE,
     "badData": Refusal.BAD_REQUEST,
 }
+# vaksms 2.0 exceptions/bad_request.py knows one more word: "Not connect to domain".
+UNAVAILABLE_WORDS = frozenset({"connectionError"})
 # seeds/003:1183-1190: setStatus answers
 STATUS_OK = frozenset({"ready", "update"})
 STATUS_REFUSALS = {"smsReceived": Refusal.SMS_RECEIVED, "waitSMS": Refusal.WAIT_SMS}
@@ -57,8 +61,12 @@ def check_error(provider: str, endpoint: str, http_status: int, body: Any) -> No
     """Raise the error an answer carries, if any."""
     if http_status >= 500:
         raise ProviderUnavailable(provider, f"{endpoint}: HTTP {http_status}")
-    if isinstance(body, dict) and "error" in body:
+    if isinstance(body, dict) and body.get(
+        "error"
+    ):  # a falsy `error` is none (vaksms 2.0 client.py)
         word = str(body["error"])
+        if word in UNAVAILABLE_WORDS:
+            raise ProviderUnavailable(provider, f"{endpoint}: {word}")
         refusal = ERRORS.get(word)
         if refusal is None:
             raise ProviderAnswerInvalid(provider, f"{endpoint}: unknown error {word!r}")
@@ -171,6 +179,7 @@ class VaksmsProvider:
         self.extends_rents = False  # prolongNumber re-orders a used number, it extends nothing
         self._base = settings.base_url
         self._key = settings.api_key
+        self._lifetimes = dict(settings.order_lifetimes)
         self._client = client
         self._timeout = httpx.Timeout(
             settings.read_timeout, connect=settings.connect_timeout, pool=settings.connect_timeout
@@ -197,12 +206,22 @@ class VaksmsProvider:
         balance = parse_balance(self.name, status, body)
         return Balance(balance.amount, self.currency)
 
+    def lifetime(self, service: str) -> float:
+        """How long VAK-SMS keeps an order for `service` open: the configured override, else the
+        client libraries' table (vaksms_lifetimes.py), else the provider's order_lifetime."""
+        if service in self._lifetimes:
+            return self._lifetimes[service]
+        return float(VAKSMS_LIFETIMES.get(service, self.order_lifetime))
+
+    def _lasting(self, purchase: Purchase, service: str) -> Purchase:
+        return replace(purchase, expires_in=self.lifetime(service))
+
     async def buy(self, request: BuyRequest) -> Purchase:
         params = {"service": request.service, "country": request.country}
         if request.operator:
             params["operator"] = request.operator
         status, body = await self._call("getNumber", **params)
-        return parse_number(self.name, status, body)
+        return self._lasting(parse_number(self.name, status, body), request.service)
 
     async def offers(
         self, country: str, service: str | None, operator: str | None = None
@@ -220,12 +239,15 @@ class VaksmsProvider:
         if request.operator:
             params["operator"] = request.operator
         status, body = await self._call("getNumber", **params)
-        return parse_numbers(self.name, status, body)
+        return [
+            (service, self._lasting(purchase, service))
+            for service, purchase in parse_numbers(self.name, status, body)
+        ]
 
     async def reissue(self, service: str, phone: str) -> Purchase:
         """seeds/003:867-874, 1156-1160: prolongNumber re-orders a number that got a code."""
         status, body = await self._call("prolongNumber", service=service, tel=phone)
-        return parse_number(self.name, status, body)
+        return self._lasting(parse_number(self.name, status, body), service)
 
     async def poll(self, order_id: str) -> Poll:
         # `all` lists every code, so a second SMS with a new code is told from the first.

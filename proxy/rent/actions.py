@@ -42,7 +42,6 @@ from proxy.providers.base import (
 )
 from proxy.rent.model import Rent, RentError, RentSms, RentStatus
 from proxy.rent.periods import covering, room_hours
-from proxy.rent.services import smspva_rent_services
 from proxy.rent.store import RentStore
 from proxy.store.rmw import change_locked
 from proxy.webhooks import usable_url
@@ -76,19 +75,15 @@ def phone_answer(rent: Rent) -> Answer:
 
 
 def _codes(ctx: Context, provider: Provider, service: str, country: int) -> tuple[str, str] | None:
-    """The provider's rental service and country codes; SMSPVA numbers rentals apart."""
-    if provider.kind == "smspva":
-        code = smspva_rent_services().get(service)
-    else:
-        code = ctx.codes.provider_service(provider.kind, service)
+    """The provider's service and country codes. SMSPVA rents with its activation numbering
+    (`service=opt131` Apple, seeds/000:172, 259; `scode: "opt16"` Instagram, seeds/001:138 and
+    000:264; Telegram opt29, 000:262), so one code map serves both, overrides included."""
+    code = ctx.codes.provider_service(provider.kind, service)
     place = ctx.codes.provider_country(provider.kind, country)
     return (code, place) if code and place else None
 
 
 def _from_upstream(ctx: Context, provider: Provider) -> Callable[[str], str | None]:
-    if provider.kind == "smspva":
-        reverse = {opt: code for code, opt in smspva_rent_services().items()}
-        return reverse.get
     return lambda code: ctx.codes.service_from_provider(provider.kind, code)
 
 
@@ -106,8 +101,7 @@ async def services_and_countries(
         if place is None or request.hours > provider.max_rent_hours:
             continue
         asked += 1
-        if provider.kind != "smspva":  # SMSPVA's create has no operator (seeds/001:101-112)
-            operators.update(ctx.catalogs.operators.honoured(provider.kind, request.country))
+        operators.update(ctx.catalogs.operators.honoured(provider.kind, request.country))
         try:
             offers = await provider.rent_offers(place, request.hours)
         except ProviderError as exc:
@@ -219,10 +213,8 @@ async def rent_number(
 
 
 def _operator(ctx: Context, provider: Provider, request: GetRentNumber) -> str | None:
-    """The provider's name for the first asked operator it carries (VAK-SMS rents by
-    operator, getNumber's parameter; SMSPVA's create has none, seeds/001:101-112)."""
-    if provider.kind == "smspva":
-        return None
+    """The provider's name for the first asked operator it carries (VAK-SMS: getNumber's
+    `operator`; SMSPVA: create's `provider`, seeds/000:168 and smspva-sdk)."""
     for name in request.operators:
         found = ctx.catalogs.operators.provider_operator(provider.kind, request.country, name)
         if found is not None:

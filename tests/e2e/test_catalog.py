@@ -90,7 +90,10 @@ def test_catalog_requests_are_bounded(
         proxy.call("alice", action="getPrices", service="tg", country=0).raise_for_status()
         proxy.call("alice", action="getNumbersStatus", country=0).raise_for_status()
     assert vaksms.emulator.requests["getCountNumberList"] == 1
-    assert smspva.emulator.requests["serviceprice"] == 1
+    # SMSPVA lists the country too: prices and stock, one request each (smspva-sdk)
+    assert smspva.emulator.requests["serviceprice_country"] == 1
+    assert smspva.emulator.requests["countnumbers"] == 1
+    assert smspva.emulator.requests["serviceprice"] == 0
 
 
 def test_stale_catalog_is_served_when_provider_is_down(
@@ -146,6 +149,7 @@ def test_top_countries_list_and_rate(proxy: Proxy, smspva: Upstream) -> None:
     """The rate is the share of numbers that received a code (ours), the share of stock."""
     from tests.conftest import deliver
 
+    smspva.emulator.set_stock("opt29", "RU", 5000)  # real stock now: Russia among the top 10
     activation_id, phone = proxy.buy("pva")
     deliver(smspva, phone)
     proxy.text("pva", action="getStatus", id=activation_id)
@@ -171,8 +175,9 @@ def test_warm_list_is_fetched_in_background(make_proxy: ProxyFactory, smspva: Up
 
     proxy = make_proxy(warm=[["tg", 0], ["wa", 16]])
     deadline = time.monotonic() + 5
-    while smspva.emulator.requests["serviceprice"] < 2 and time.monotonic() < deadline:
+    listed = smspva.emulator.requests  # SMSPVA prices a whole country per request (smspva-sdk)
+    while listed["serviceprice_country"] < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert smspva.emulator.requests["serviceprice"] == 2
+    assert listed["serviceprice_country"] == 2
     proxy.buy("pva")
-    assert smspva.emulator.requests["serviceprice"] == 2
+    assert listed["serviceprice_country"] == 2 and listed["serviceprice"] == 0

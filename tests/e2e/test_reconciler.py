@@ -182,7 +182,7 @@ def test_crash_before_renting_drops_the_intent(make_proxy: ProxyFactory, smspva:
     rent_id = int(client.incr(keys.id_counter()))
     started = time.time() - 200
     fields: dict[Any, Any] = {
-        "tenant": "pva", "provider": "smspva", "service": "tg", "upstream_service": "opt11",
+        "tenant": "pva", "provider": "smspva", "service": "tg", "upstream_service": "opt29",
         "upstream_country": "RU", "hours": "4", "status": "sending", "started": repr(started),
     }  # fmt: skip
     client.zadd(keys.rent_intents(), {str(rent_id): started})

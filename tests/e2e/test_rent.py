@@ -75,10 +75,11 @@ def fixture_instant(smspva: Upstream, monkeypatch: pytest.MonkeyPatch) -> Upstre
 
 def test_services_and_countries(proxy: Proxy, smspva: Upstream) -> None:
     """SMSPVA day price x covering days, in the tenant's currency, merged with VAK's 4-hour rent."""
-    smspva.emulator.rent.set_stock("opt11", "RU", 7, price_day="1.50")
+    smspva.emulator.rent.set_stock("opt29", "RU", 7, price_day="1.50")
     body = proxy.call("pva", action="getRentServicesAndCountries").json()
     assert body["countries"] == {"0": 0} and body["currency"] == 840
-    assert body["operators"] == {"0": "any"}  # SMSPVA rents by no operator
+    named = list(body["operators"].values())  # SMSPVA rents by operator too (`provider`)
+    assert "any" in named and "mts" in named and named == sorted(named)
     assert body["services"]["tg"] == {"cost": 10.5, "quant": 7}  # a week for 4 hours
     longer = proxy.call("pva", action="getRentServicesAndCountries", rent_time=169).json()
     assert longer["services"]["tg"]["cost"] == 21.0
@@ -89,6 +90,17 @@ def test_services_and_countries(proxy: Proxy, smspva: Upstream) -> None:
     assert "wa" in proxy.call("vak", action="getRentServicesAndCountries").json()["services"]
     vak_long = proxy.call("vak", action="getRentServicesAndCountries", rent_time=5).json()
     assert vak_long == {"status": "error", "message": "OUT_OF_STOCK"}  # seeds/004:415
+
+
+def test_rent_sends_telegrams_code_and_the_operator(proxy: Proxy, smspva: Upstream) -> None:
+    """Renting tg asks SMSPVA for opt29 (seeds/000:262), not opt11 (Viber); an operator goes as
+    create's `provider` (seeds/000:168, smspva-sdk)."""
+    _, phone, _ = rented(proxy, "pva", rent_time=4)
+    order = pva_order(smspva, phone)
+    assert order.services == ["opt29"]
+    _, phone, _ = rented(proxy, "pva", rent_time=4, operator="mts")
+    order = pva_order(smspva, phone)
+    assert order.services == ["opt29"] and order.provider == "mts"
 
 
 def test_rent_on_smspva_activates_itself(proxy: Proxy, instant: Upstream) -> None:
@@ -194,7 +206,7 @@ def test_rent_list(proxy: Proxy) -> None:
 
 def test_continue_rent(proxy: Proxy, smspva: Upstream) -> None:
     """Prolong by the covering period, only in the last 7 days and up to 90 days from now."""
-    smspva.emulator.rent.set_stock("opt11", "RU", 5, price_day="2")
+    smspva.emulator.rent.set_stock("opt29", "RU", 5, price_day="2")
     rent_id, phone, end = rented(proxy)
     price = proxy.call("pva", action="getContinueRentPriceNumber", id=rent_id).json()
     assert price == {"status": "success", "price": 14.0, "currency": 840}
@@ -269,16 +281,15 @@ def test_upstream_refusals(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> 
     assert message(proxy, "alice", action="getRentNumber", service="tg") == "NO_BALANCE"
 
 
-def test_vak_rent_by_operator(proxy: Proxy, vaksms: Upstream) -> None:
-    """`operator` reaches VAK-SMS's getNumber; SMSPVA, which cannot rent by operator, serves
-    only after the providers that can (seeds/004:134's "first suitable operator")."""
+def test_rent_by_operator(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> None:
+    """`operator` reaches VAK-SMS's getNumber and SMSPVA's create as `provider` (seeds/000:168,
+    smspva-sdk), in the tenant's order; the first asked operator a provider carries is sent."""
     _, phone, _ = rented(proxy, "bob", operator="mts")
     assert order_for(vaksms, phone).operator == "mts"
     _, phone, _ = rented(proxy, "vak", operator="any")
     assert order_for(vaksms, phone).operator is None
     _, phone, _ = rented(proxy, "alice", operator="beeline,megafon")
-    assert order_for(vaksms, phone).operator == "beeline"  # VAK honours it; SMSPVA cannot
-    rented(proxy, "pva", operator="mts")  # SMSPVA rents anyway
+    assert pva_order(smspva, phone).provider == "beeline"  # SMSPVA first for alice
 
 
 def test_finished_vak_rent_is_not_reordered(proxy: Proxy, vaksms: Upstream) -> None:

@@ -39,6 +39,9 @@ PARSERS: dict[tuple[str, str], Parser] = {
     ("smspva", "userinfo"): lambda s, b: smspva.parse_balance("p", s, b, "USD"),
     ("smspva", "serviceprice"): lambda s, b: smspva.parse_price("p", s, b),
     ("smspva", "orders"): lambda s, b: smspva.parse_orders("p", s, b),
+    ("smspva", "countnumbers"): lambda s, b: smspva.parse_counts("p", s, b),
+    ("smspva", "serviceprice_country"): lambda s, b: smspva.parse_country_prices("p", s, b),
+    ("smspva", "operators"): lambda s, b: smspva.parse_operators("p", s, b),
     ("smspva", "clearsms"): lambda s, b: smspva.parse_ok("p", "clearsms", s, b),
     ("smspva", "cancelorder"): lambda s, b: smspva.parse_ok("p", "cancelorder", s, b),
     ("smspva", "blocknumber"): lambda s, b: smspva.parse_ok("p", "blocknumber", s, b),
@@ -106,11 +109,43 @@ def meaning_of(result: object) -> dict[str, Any]:
     raise AssertionError(f"unexpected parse result {result!r}")
 
 
+def detailed(kind: str, status: int, body: Any, meaning: dict[str, Any]) -> dict[str, Any]:
+    """The SDK-era listings, compared field by field, with and without an operator."""
+    found: dict[str, Any] = {"kind": kind}
+    operator = meaning.get("operator")
+    if kind == "orders":
+        found["orders"] = [
+            {"order_id": o.purchase.order_id, "phone": o.purchase.phone, "service": o.service,
+             "country": o.country}
+            for o in smspva.parse_orders("p", status, body)
+        ]  # fmt: skip
+    elif kind == "counts":
+        found["counts"] = smspva.parse_counts("p", status, body)
+        found["operator"] = operator
+        found["operator_counts"] = smspva.parse_counts("p", status, body, operator)
+    elif kind == "prices":
+        found["prices"] = smspva.parse_country_prices("p", status, body)
+        found["operator"] = operator
+        found["operator_prices"] = smspva.parse_country_prices("p", status, body, operator)
+    elif kind == "price":
+        found["price"] = smspva.parse_price("p", status, body)
+        found["operator"] = operator
+        found["operator_price"] = smspva.parse_price("p", status, body, operator)
+    elif kind == "operators":
+        found["operators"] = list(smspva.parse_operators("p", status, body))
+    return found
+
+
+DETAILED = {"orders", "counts", "prices", "price", "operators"}
+
+
 def outcome(fixture: dict[str, Any]) -> dict[str, Any]:
     protocol, endpoint = fixture["protocol"], fixture["endpoint"]
     http_status, body = fixture["response"]["status"], fixture["response"].get("body")
     status = smspva.status_of(http_status, body) if protocol == "smspva" else http_status
     try:
+        if fixture["meaning"]["kind"] in DETAILED:
+            return detailed(fixture["meaning"]["kind"], status, body, fixture["meaning"])
         return meaning_of(PARSERS[protocol, endpoint](status, body))
     except ProviderRefused as exc:
         return {"kind": "refused", "refusal": exc.refusal.value}
@@ -123,6 +158,18 @@ def outcome(fixture: dict[str, Any]) -> dict[str, Any]:
 def normalised(meaning: dict[str, Any]) -> dict[str, Any]:
     if meaning["kind"] == "balance":
         return {**meaning, "amount": Decimal(meaning["amount"])}
+    if meaning["kind"] == "prices":
+        return {
+            **meaning,
+            "prices": {k: Decimal(v) for k, v in meaning["prices"].items()},
+            "operator_prices": {k: Decimal(v) for k, v in meaning["operator_prices"].items()},
+        }
+    if meaning["kind"] == "price":
+        return {
+            **meaning,
+            "price": Decimal(meaning["price"]),
+            "operator_price": Decimal(meaning["operator_price"]),
+        }
     return meaning
 
 
