@@ -18,7 +18,7 @@ from proxy.config import RoutingSettings, TenantSettings
 from proxy.dispatch import Dispatcher, PurchaseFailed
 from proxy.health.breaker import Health
 from proxy.history import get_history
-from proxy.lifecycle import Activation, State, Upstream
+from proxy.lifecycle import Activation, Listing, State, Upstream
 from proxy.mapping import CodeMap
 from proxy.metrics import Metrics
 from proxy.money import Money
@@ -31,6 +31,7 @@ from proxy.protocol.requests import (
     GetAdditionalService,
     GetBalance,
     GetExtraActivation,
+    GetFullSms,
     GetHistory,
     GetIncomingCallStatus,
     GetMultiServiceNumber,
@@ -46,7 +47,7 @@ from proxy.providers.base import Poll, PollState, Provider, ProviderError, Provi
 from proxy.rent.actions import perform_rent
 from proxy.rent.states import RentStates
 from proxy.repeats import perform_repeat
-from proxy.store.activations import ActivationStore
+from proxy.store.activations import ActivationStore, StoreError
 from proxy.store.rmw import change_locked
 from proxy.webhooks import Notifier
 
@@ -108,15 +109,35 @@ async def get_number(
     try:
         act = await _buy_allowed(ctx, tenant, request)
     except PurchaseFailed as exc:
-        if request.order_id is not None and exc.word is not Word.ERROR_SQL:
-            await ctx.store.release_order(tenant.name, request.order_id)
+        if request.order_id is not None:
+            await _settle_order(ctx, tenant, request.order_id, exc.maybe_bought)
         return answers.word(exc.word, *exc.args_)
+    except StoreError:
+        # Nothing was recorded: the intent could not be written (nothing was sent) or a sold
+        # number could not be recorded and was given back (proxy.dispatch).
+        if request.order_id is not None:
+            await _settle_order(ctx, tenant, request.order_id, maybe_bought=False)
+        raise
     trace.activation_id, trace.provider = act.id, act.provider
     if request.order_id is not None:
         await ctx.store.bind_order(tenant.name, request.order_id, act.id)
     if request.v2:
         return answers.number_v2(act, act.operator)
     return answers.access_number(act)
+
+
+async def _settle_order(
+    ctx: Context, tenant: TenantSettings, order_id: str, maybe_bought: bool
+) -> None:
+    """An orderId whose purchase gave the client nothing: free for a retry, unless an upstream
+    may hold a paid order for it. Best effort: a lapse (PENDING_ORDER_TTL) frees it anyway."""
+    try:
+        if maybe_bought:
+            await ctx.store.hold_order(tenant.name, order_id)
+        else:
+            await ctx.store.release_order(tenant.name, order_id)
+    except StoreError as exc:
+        log.warning("order_id_not_settled", error=str(exc))
 
 
 # Numbers bought for one request while each has a prefix the client excluded (phoneException).
@@ -152,7 +173,7 @@ async def _owned(ctx: Context, tenant: TenantSettings, activation_id: int) -> Ac
 
 
 async def get_status(
-    ctx: Context, tenant: TenantSettings, request: GetStatus, trace: Trace
+    ctx: Context, tenant: TenantSettings, request: GetStatus | GetFullSms, trace: Trace
 ) -> Answer:
     act = await _owned(ctx, tenant, request.activation_id)
     if act is None:
@@ -160,6 +181,8 @@ async def get_status(
     trace.activation_id, trace.provider = act.id, act.provider
     ctx.metrics.client_polls.inc()
     act = await refresh(ctx, act, upstream=not ctx.settings.poller)
+    if isinstance(request, GetFullSms):
+        return answers.full_sms(act)
     return answers.status_v2(act) if request.v2 else answers.status(act)
 
 
@@ -191,8 +214,14 @@ async def refresh(ctx: Context, act: Activation, *, upstream: bool = True) -> Ac
         # Still waiting changes a record only once it expires, which the copy in hand shows
         # as well as a fresh read would: no lock, no read, nothing to write (most polls).
         return act
+    # The poll was asked for `act` (read before it was sent): if a setStatus 3 reached the
+    # upstream since, the record under the lock counts more retries and the poll is stale.
+    basis, listing = act.retries, retry_listing(provider)
     before, updated = await _change(
-        ctx, act.id, lambda a: lifecycle.on_poll(a, poll, ctx.clock()), ctx.notifier.activation
+        ctx,
+        act.id,
+        lambda a: lifecycle.on_poll(a, poll, ctx.clock(), basis=basis, listing=listing),
+        ctx.notifier.activation,
     )
     if updated.messages and not before.messages:
         ctx.metrics.codes.labels(updated.provider).inc()
@@ -245,8 +274,12 @@ async def _change_status(
         trace.activation_id, trace.provider = act.id, act.provider
         now = ctx.clock()
         act = lifecycle.on_clock(act, now)
-        plan = lifecycle.plan_set_status(act, status, now)
         provider = ctx.providers.get(act.provider)
+        listing = retry_listing(provider)
+        plan = lifecycle.plan_set_status(act, status, now, listing)
+        if plan.upstream is Upstream.REQUEST_ANOTHER and provider and listing is Listing.EVERY:
+            act = await _count_listed(provider, act, now)
+            plan = lifecycle.plan_set_status(act, status, now, listing)
         if plan.upstream is not Upstream.NONE:
             if provider is None:
                 return Word.ERROR_SQL
@@ -267,6 +300,34 @@ async def _change_status(
             ctx.metrics.refunds.labels(act.provider, why).inc()
             await ctx.store.count_cancel(act)
         return Word(plan.answer.value)
+
+
+async def _count_listed(provider: Provider, act: Activation, now: float) -> Activation:
+    """The activation with the upstream's SMS counted right before a retry is sent upstream.
+
+    The retry waits for VAK-SMS's `all` list (seeds/003:1199-1205) to grow past the length it
+    has when the retry is asked; an SMS that came since the last poll came before the retry, so
+    it is counted now (one GET per retry). A failed look leaves the last poll's count.
+    """
+    try:
+        poll = await provider.poll(act.order_id)
+    except ProviderError as exc:
+        log.info("retry_count_failed", provider=provider.name, error=str(exc))
+        return act
+    return lifecycle.on_poll(act, poll, now, basis=act.retries)
+
+
+# Where each upstream shows the SMS a retry brings (lifecycle.Listing), by adapter kind:
+# SMSPVA's clearsms deletes the SMS `sms` showed (seeds/000:120-126, 368-375); VAK-SMS's
+# getSmsCode&all keeps listing every code (seeds/003:1199-1205) after setStatus=send (003:1176).
+RETRY_LISTINGS = {"smspva": Listing.CLEARED, "vaksms": Listing.EVERY}
+
+
+def retry_listing(provider: Provider | None) -> Listing:
+    """How `provider` lists SMS after a retry; EVERY (wait rather than repeat) when unknown."""
+    if provider is None:
+        return Listing.EVERY
+    return RETRY_LISTINGS.get(provider.kind, Listing.EVERY)
 
 
 async def _perform(provider: Provider, upstream: Upstream, order_id: str) -> None:
@@ -299,7 +360,7 @@ async def perform(ctx: Context, tenant: TenantSettings, request: Request, trace:
             return await get_balance(ctx, tenant, trace)
         case GetNumber():
             return await get_number(ctx, tenant, request, trace)
-        case GetStatus():
+        case GetStatus() | GetFullSms():
             return await get_status(ctx, tenant, request, trace)
         case SetStatus():
             return await set_status(ctx, tenant, request, trace)

@@ -227,6 +227,7 @@ def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncCl
         operators,
         money,
         settings.catalog,
+        health,
     )
     dispatcher = Dispatcher(
         store, providers, codes, money, catalogs, health, settings.routing, metrics

@@ -135,6 +135,7 @@ class RoutingSettings:
     no_numbers_cooldown: float = 60.0  # a provider+service+country that keeps saying no rests
     no_numbers_threshold: int = 3  # ... after this many "no numbers" in a cooldown period
     no_balance_cooldown: float = 300.0  # a provider without money rests until balance is seen
+    balance_recheck: float = 30.0  # the poller asks a provider resting for money this often
     success_window_hours: int = 6  # success_rate strategy: codes / numbers over these hours
     poller: bool = True  # refresh active activations in the background (one replica at a time)
     cancel_rate_warning: float = 0.5  # warn when this share of an account's numbers is cancelled
@@ -302,6 +303,7 @@ def _routing(body: Mapping[str, Any]) -> RoutingSettings:
         no_numbers_cooldown=float(body.get("no_numbers_cooldown", default.no_numbers_cooldown)),
         no_numbers_threshold=int(body.get("no_numbers_threshold", default.no_numbers_threshold)),
         no_balance_cooldown=float(body.get("no_balance_cooldown", default.no_balance_cooldown)),
+        balance_recheck=float(body.get("balance_recheck", default.balance_recheck)),
         success_window_hours=int(body.get("success_window_hours", default.success_window_hours)),
         poller=bool(body.get("poller", default.poller)),
         cancel_rate_warning=float(body.get("cancel_rate_warning", default.cancel_rate_warning)),

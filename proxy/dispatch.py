@@ -1,13 +1,16 @@
 """Buying a number: pick the tenant's providers that carry the pair and fail over between them.
 
 Money rules: a purchase intent is written to Redis before each upstream call; a number that was
-sold is recorded before the client hears of it; a purchase whose outcome is unknown (sent, no
-answer) is never bought again elsewhere within the same request.
+sold is recorded before the client hears of it. Only a purchase that provably never reached the
+upstream (not sent) or that it definitely refused is tried elsewhere. Any other outcome (a
+timeout, a 5xx, an unreadable answer) may have been charged: the upstream's own order list is
+read (directly, past the breaker and Redis) before any other provider is tried; an order found
+there is the client's, none found lets the purchase go on, and where the upstream cannot list
+orders (VAK-SMS) the client hears ERROR_SQL and the intent stays for the operator.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Mapping
@@ -17,7 +20,7 @@ from decimal import Decimal
 import structlog
 
 from proxy import routing
-from proxy.catalog.offers import Catalogs
+from proxy.catalog.offers import Catalogs, Prices
 from proxy.config import RoutingSettings, TenantSettings
 from proxy.health.breaker import Health
 from proxy.health.guard import GuardedProvider
@@ -29,14 +32,12 @@ from proxy.protocol.requests import GetNumber
 from proxy.protocol.words import Word
 from proxy.providers.base import (
     BuyRequest,
-    OutcomeUnknown,
     Provider,
-    ProviderAnswerInvalid,
     ProviderError,
     ProviderRefused,
-    ProviderUnavailable,
     Purchase,
     Refusal,
+    RequestNotSent,
 )
 from proxy.store.activations import ActivationStore, PurchaseIntent, StoreError
 
@@ -44,12 +45,30 @@ log = structlog.get_logger("dispatch")
 
 
 class PurchaseFailed(Exception):
-    """No number was bought; `word` is what the client hears."""
+    """No number was given to the client; `word` is what it hears. `maybe_bought`: an upstream
+    may hold a paid order for it (kept as an intent for the reconciler)."""
 
-    def __init__(self, word: Word, detail: str = "", *args: str) -> None:
+    def __init__(
+        self, word: Word, detail: str = "", *args: str, maybe_bought: bool = False
+    ) -> None:
         super().__init__(f"{word.value}: {detail}" if detail else word.value)
         self.word = word
         self.args_ = args  # the answer's arguments: WRONG_MAX_PRICE:<min>
+        self.maybe_bought = maybe_bought
+
+
+class PurchaseUncertain(Exception):
+    """A purchase was sent and its outcome is not known; `listed`: the upstream's order list
+    was read and holds no unclaimed order for the pair, so nothing is known to be held."""
+
+    def __init__(self, provider: str, error: ProviderError, listed: bool) -> None:
+        super().__init__(f"{provider}: {error}")
+        self.provider = provider
+        self.listed = listed
+
+
+# Why a purchase was not sent (ProviderResting.reason), as the refusal it stands for.
+REST_REASONS = {"no_balance": Refusal.NO_BALANCE, "pair_no_numbers": Refusal.NO_NUMBERS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +135,13 @@ class Dispatcher:
         tenant: TenantSettings,
         request: GetNumber,
         candidates: list[Candidate],
-        prices: asyncio.Future[dict[str, Decimal]],
+        prices: Prices,
     ) -> list[Candidate]:
         """The tenant's strategy for this service and country (see `proxy.routing`)."""
         strategy = tenant.strategy_for(request.service, request.country)
         names = [c.provider.name for c in candidates]
         if strategy == "cheapest" or request.max_price is not None:
-            order = routing.by_price(names, await prices)
+            order = routing.by_price(names, prices.by_provider)
         elif strategy == "success_rate":
             hours = self.routing.success_window_hours
             pair = f"{request.service}:{request.country}"
@@ -161,28 +180,22 @@ class Dispatcher:
     async def buy(self, tenant: TenantSettings, request: GetNumber) -> Activation:
         """Buy from the first candidate that sells; raise PurchaseFailed with the word."""
         candidates = self.candidates(tenant, request)
-        known = self.catalogs.known_prices(tenant, request)
-        prices: asyncio.Future[dict[str, Decimal]]
-        if known is None:
-            prices = asyncio.ensure_future(self.catalogs.prices(tenant, request))
-        else:
-            prices = asyncio.get_running_loop().create_future()
-            prices.set_result(known)
-        try:
-            return await self._buy_any(tenant, request, candidates, prices)
-        finally:
-            if not prices.done():
-                prices.cancel()
+        # The price is fixed before anything is sent: what the catalog shows now is what this
+        # purchase charges, whatever a refusal on the way teaches the catalog (a rest).
+        prices = self.catalogs.known_prices(tenant, request)
+        if prices is None:
+            prices = await self.catalogs.prices(tenant, request)
+        return await self._buy_any(tenant, request, candidates, prices)
 
     async def _buy_any(
         self,
         tenant: TenantSettings,
         request: GetNumber,
         candidates: list[Candidate],
-        prices: asyncio.Future[dict[str, Decimal]],
+        prices: Prices,
     ) -> Activation:
         if request.max_price is not None:
-            candidates = self._under_cap(candidates, await prices, request.max_price)
+            candidates = self._under_cap(candidates, prices.by_provider, request.max_price)
         candidates = await self._ordered(tenant, request, candidates, prices)
         deadline = time.monotonic() + self.routing.deadline
         refusals: list[Refusal] = []
@@ -196,13 +209,20 @@ class Dispatcher:
                 refusals.append(exc.refusal)
                 log.info("provider_refused", provider=exc.provider, refusal=exc.refusal.value)
                 self.metrics.failovers.labels(exc.provider, exc.refusal.value).inc()
-            except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
-                # It may have sold: trying another provider could make the client pay twice.
-                log.warning("purchase_outcome_unknown", provider=exc.provider, error=str(exc))
-                raise PurchaseFailed(Word.ERROR_SQL, "purchase outcome unknown") from exc
-            except ProviderUnavailable as exc:
+            except RequestNotSent as exc:  # never reached the upstream: safe to fail over
+                reason = str(getattr(exc, "reason", "") or "")
+                if reason in REST_REASONS:
+                    refusals.append(REST_REASONS[reason])
                 log.info("provider_unavailable", provider=exc.provider, error=str(exc))
-                self.metrics.failovers.labels(exc.provider, "unavailable").inc()
+                self.metrics.failovers.labels(exc.provider, reason or "unavailable").inc()
+            except PurchaseUncertain as exc:
+                if not exc.listed:
+                    # It may have sold and nobody can tell: another provider could make the
+                    # client pay twice.
+                    raise PurchaseFailed(
+                        Word.ERROR_SQL, "purchase outcome unknown", maybe_bought=True
+                    ) from exc
+                self.metrics.failovers.labels(exc.provider, "not_listed").inc()
         if refusals and all(r is Refusal.NO_BALANCE for r in refusals):
             raise PurchaseFailed(Word.NO_BALANCE)
         raise PurchaseFailed(Word.NO_NUMBERS, f"{len(candidates)} candidates")
@@ -212,7 +232,7 @@ class Dispatcher:
         tenant: TenantSettings,
         request: GetNumber,
         candidate: Candidate,
-        prices: asyncio.Future[dict[str, Decimal]],
+        prices: Prices,
     ) -> Activation:
         provider = candidate.provider
         # Written in the same round trip as the provider's admission, before the request.
@@ -226,29 +246,20 @@ class Dispatcher:
             },
         )
         try:
-            try:
-                purchase = await self._send(candidate, intent)
-            except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
-                found = await self._reconcile(provider, candidate.request, intent.activation_id)
-                if found is None:
-                    # Kept for the reconciler: the intent names the account that may hold it.
-                    await self.store.update_intent(
-                        intent.activation_id, {"status": "unknown", "error": str(exc)}
-                    )
-                    raise
-                purchase = found
-        except (OutcomeUnknown, ProviderAnswerInvalid):
-            raise
-        except ProviderError:
-            if intent.written:
+            purchase = await self._send(candidate, intent)
+        except (RequestNotSent, ProviderRefused):
+            if intent.written:  # nothing was bought: the intent has nothing to guard
                 await self.store.drop_intent(intent.activation_id)
             raise
+        except ProviderError as exc:  # sent: it may have been charged (5xx, timeout, unreadable)
+            log.warning("purchase_outcome_unknown", provider=provider.name, error=str(exc))
+            found, listed = await self._settle(provider, candidate.request, intent.activation_id)
+            if found is None:
+                await self._keep_intent(intent.activation_id, exc, listed)
+                raise PurchaseUncertain(provider.name, exc, listed) from exc
+            purchase = found
         activation_id = intent.activation_id
-        try:
-            cost = (await prices).get(provider.name)
-        except StoreError as exc:  # the number is bought: record it without a catalog price
-            log.warning("price_unavailable", provider=provider.name, error=str(exc))
-            cost = None
+        cost = self._cost(request, provider.name, prices)
         if purchase.cost is not None:  # the upstream's own figure wins over the catalog's
             cost = self.money.client_price(
                 purchase.cost, purchase.currency or provider.currency, tenant.currency,
@@ -270,30 +281,60 @@ class Dispatcher:
         )
         return act
 
-    async def _reconcile(
-        self, provider: Provider, request: BuyRequest, activation_id: int
-    ) -> Purchase | None:
-        """After a purchase with no answer, find the order in the upstream's own list.
+    @staticmethod
+    def _cost(request: GetNumber, provider: str, prices: Prices) -> Decimal | None:
+        """What the client pays: the price the catalog showed for this purchase (`quote`), so
+        the price shown is the price paid even when a failover sold from a dearer or cheaper
+        provider; with maxPrice (Free Price, where every provider's price is listed) the price
+        of the provider that sold, which is at or under the cap."""
+        if request.max_price is None and prices.quoted is not None:
+            return prices.quoted
+        return prices.by_provider.get(provider)
 
-        An open order for the same service and country that no activation holds yet is ours;
-        claiming its upstream id first keeps two such recoveries from taking the same order.
+    async def _settle(
+        self, provider: Provider, request: BuyRequest, activation_id: int
+    ) -> tuple[Purchase | None, bool]:
+        """After a purchase with no usable answer, find the order in the upstream's own list:
+        (the purchase, True) when found; (None, True) when the list holds no unclaimed order
+        for the pair; (None, False) when no list can be had.
+
+        Asked of the adapter itself: neither a resting breaker (its one probe may be spent on
+        the purchase) nor Redis stands between a paid number and its recovery. An open order
+        for the same service and country that no activation holds yet is ours; claiming its
+        upstream id first keeps two such recoveries from taking the same order.
         """
         try:
-            orders = await provider.open_orders()
+            orders = await _direct(provider).open_orders()
         except ProviderError as exc:
             log.warning("reconcile_failed", provider=provider.name, error=str(exc))
-            return None
-        for order in reversed(orders or []):
+            return None, False
+        if orders is None:
+            return None, False
+        for order in reversed(orders):
             if (order.service, order.country) != (request.service, request.country):
                 continue
-            if await self.store.claim_upstream(
-                provider.name, order.purchase.order_id, activation_id
-            ):
+            try:
+                claimed = await self.store.claim_upstream(
+                    provider.name, order.purchase.order_id, activation_id
+                )
+            except StoreError:
+                await self._give_back(provider, order.purchase)  # it could not be recorded
+                raise
+            if claimed:
                 log.warning(
                     "purchase_recovered", provider=provider.name, activation_id=activation_id
                 )
-                return order.purchase
-        return None
+                return order.purchase, True
+        log.warning("purchase_not_listed", provider=provider.name, activation_id=activation_id)
+        return None, True
+
+    async def _keep_intent(self, activation_id: int, exc: ProviderError, listed: bool) -> None:
+        """Leave the intent for the reconciler, which looks again later (or reports it)."""
+        status = "not_listed" if listed else "unknown"
+        try:
+            await self.store.update_intent(activation_id, {"status": status, "error": str(exc)})
+        except StoreError as store_exc:  # the intent itself was written before the request
+            log.warning("intent_update_failed", activation_id=activation_id, error=str(store_exc))
 
     async def _send(self, candidate: Candidate, intent: PurchaseIntent) -> Purchase:
         provider, buy = candidate.provider, candidate.request
@@ -337,10 +378,13 @@ class Dispatcher:
         )
 
     async def _give_back(self, provider: Provider, purchase: Purchase) -> None:
-        """Redis lost a bought number: refund it upstream rather than leave it untracked."""
+        """Redis lost a bought number: refund it upstream rather than leave it untracked. Asked
+        of the adapter itself: the breaker's admission needs the Redis that just failed."""
         try:
-            await provider.cancel(purchase.order_id)
-            log.error("purchase_refunded_unrecorded", provider=provider.name)
+            await _direct(provider).cancel(purchase.order_id)
+            log.error(
+                "purchase_refunded_unrecorded", provider=provider.name, order_id=purchase.order_id
+            )
         except ProviderError as exc:
             log.critical(
                 "purchase_untracked",
@@ -348,3 +392,9 @@ class Dispatcher:
                 order_id=purchase.order_id,
                 error=str(exc),
             )
+
+
+def _direct(provider: Provider) -> Provider:
+    """The adapter behind the health guard: a call that returns money or finds a paid order
+    must not wait for Redis or for the breaker's one probe."""
+    return provider.inner if isinstance(provider, GuardedProvider) else provider

@@ -7,7 +7,9 @@ window closes (SMSPVA: block before 580 s, seeds/000:18, 382; VAK-SMS: end). Cod
 even when the client has gone quiet, and getStatus is a read for every client.
 
 The lease holder also watches rentals that have a webhook (waking idle SMSPVA numbers), sends
-the webhooks owed (`proxy.webhooks`), and settles purchase and rental intents left by a crash.
+the webhooks owed (`proxy.webhooks`), settles purchase and rental intents left by a crash, and
+asks a provider resting for want of money for its balance, so that a top-up ends the rest
+without waiting for a client's getBalance.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from proxy import lifecycle
 from proxy.actions import Context, refresh
 from proxy.config import ProviderSettings
 from proxy.lifecycle import Activation
-from proxy.providers.base import Provider, ProviderError, ProviderRefused, Refusal
+from proxy.providers.base import (
+    Provider,
+    ProviderError,
+    ProviderRefused,
+    ProviderResting,
+    Refusal,
+)
 from proxy.reconciler import reconcile
 from proxy.rent.actions import refresh as refresh_rent
 from proxy.rent.model import RentStatus
@@ -65,6 +73,8 @@ class Poller:
         self.leading = False
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._next_rate_check = 0.0
+        self._next_balance_check = 0.0
+        self._balance_outcomes: dict[str, str] = {}  # provider -> last recheck outcome logged
         self._lease_until = 0.0
 
     async def check_cancel_rates(self) -> dict[str, float]:
@@ -118,6 +128,34 @@ class Poller:
             self._next_rate_check = time.monotonic() + self.ctx.settings.cancel_rate_every
             await self.check_cancel_rates()
             await self.reconcile()
+        if time.monotonic() >= self._next_balance_check:
+            # routing.balance_recheck (30 s): how long a topped-up provider may still rest.
+            self._next_balance_check = time.monotonic() + self.ctx.settings.balance_recheck
+            await self.recheck_balances()
+
+    async def recheck_balances(self) -> dict[str, str]:
+        """Ask each provider resting for want of money for its balance: a positive one ends the
+        rest (`Health.balance_seen`, through the guarded provider). Returns the outcomes, and
+        logs a provider's only when it differs from the last one logged."""
+        names = [name for name in self.ctx.providers if await self._out_of_money(name)]
+        found = await asyncio.gather(*(self._recheck(name) for name in names))
+        for name, (outcome, detail) in zip(names, found, strict=True):
+            if self._balance_outcomes.get(name) != outcome:
+                self._balance_outcomes[name] = outcome
+                log.info("balance_recheck", provider=name, outcome=outcome, detail=detail)
+        return {name: outcome for name, (outcome, _) in zip(names, found, strict=True)}
+
+    async def _out_of_money(self, name: str) -> bool:
+        return (await self.ctx.health.view(name)).reason == ProviderResting.NO_BALANCE
+
+    async def _recheck(self, name: str) -> tuple[str, str]:
+        """The outcome, "topped_up" (the rest is over), "empty" or "unavailable" (asked again
+        next time), and the balance or the error."""
+        try:
+            balance = await self.ctx.providers[name].balance()
+        except ProviderError as exc:
+            return "unavailable", str(exc)
+        return ("topped_up" if balance.amount > 0 else "empty"), str(balance.amount)
 
     async def reconcile(self) -> None:
         """Settle purchase and rental intents a crash or an unanswered call left behind."""

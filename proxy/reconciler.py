@@ -3,10 +3,13 @@
 A purchase intent is written before every upstream purchase and removed once the activation is
 recorded (`proxy.dispatch`). An intent still there long after (`INTENT_AGE`) means the replica
 died mid-purchase, or the upstream never answered. Where the upstream lists its open orders
-(SMSPVA), an order for that service and country that no activation holds and that is old
-enough not to belong to a purchase in flight is the orphan: it is cancelled for a refund and
-the intent dropped; no such order means nothing was bought. Where it cannot (VAK-SMS), the
-intent stays and is reported once, for the operator.
+(SMSPVA), an order for that service and country that no activation holds is the orphan: it is
+cancelled for a refund and the intent dropped; no such order means nothing was bought. An
+unheld order while another purchase of the same pair at that account is still in flight (its
+intent younger than INTENT_AGE) may be that purchase's: the intent waits for the next pass
+rather than be dropped. Ages come from the intents' own times, never from a configured order
+lifetime. Where the upstream cannot list orders (VAK-SMS), the intent stays and is reported
+once, for the operator.
 """
 
 from __future__ import annotations
@@ -14,12 +17,11 @@ from __future__ import annotations
 import structlog
 
 from proxy.actions import Context
-from proxy.providers.base import ProviderError, UpstreamOrder
+from proxy.providers.base import ProviderError
 
 log = structlog.get_logger("reconciler")
 
 INTENT_AGE = 120.0  # seconds: far beyond any purchase's timeouts and failover deadline
-ORDER_AGE = 60.0  # an upstream order younger than this may be a purchase still in flight
 
 
 async def reconcile(ctx: Context) -> dict[str, int]:
@@ -49,11 +51,16 @@ async def _settle(ctx: Context, activation_id: int, intent: dict[str, str]) -> s
         return "unresolved"  # tried again at the next pass
     if orders is None:
         return await _unresolved(ctx, activation_id, intent, "the upstream cannot list orders")
+    in_flight: bool | None = None
     for order in orders:
         if (order.service, order.country) != (service, country):
             continue
-        if _age(order, provider.order_lifetime) < ORDER_AGE:
-            continue
+        if await ctx.store.by_upstream(provider.name, order.purchase.order_id) is not None:
+            continue  # an activation holds it
+        if in_flight is None:
+            in_flight = await _in_flight(ctx, activation_id, intent)
+        if in_flight:
+            return "unresolved"  # it may be that purchase's: looked at again next pass
         order_id = order.purchase.order_id
         if not await ctx.store.claim_upstream(provider.name, order_id, activation_id):
             continue  # an activation holds it
@@ -69,9 +76,17 @@ async def _settle(ctx: Context, activation_id: int, intent: dict[str, str]) -> s
     return "nothing_bought"
 
 
-def _age(order: UpstreamOrder, lifetime: float) -> float:
-    remaining = order.purchase.expires_in
-    return lifetime - remaining if remaining is not None else lifetime
+async def _in_flight(ctx: Context, activation_id: int, intent: dict[str, str]) -> bool:
+    """Whether another purchase of the same provider, service and country is still under way
+    (its intent is younger than INTENT_AGE): an unheld order may then be its."""
+    same = ("provider", "service", "country")
+    for other in await ctx.store.intents_since(ctx.clock() - INTENT_AGE):
+        if other == activation_id:
+            continue
+        fields = await ctx.store.intent(other)
+        if all(fields.get(k) == intent.get(k) for k in same):
+            return True
+    return False
 
 
 async def _unresolved(ctx: Context, activation_id: int, intent: dict[str, str], why: str) -> str:

@@ -59,8 +59,7 @@ async def multi_service(
         raise PurchaseFailed(Word.BAD_SERVICE, "unknown or repeated service")
     refusals: list[Refusal] = []
     tried = 0
-    for name in tenant.providers:
-        provider = dispatcher.providers[name]
+    for provider, operator in _in_order(dispatcher, tenant, request):
         country = codes.provider_country(provider.kind, request.country)
         services = [codes.provider_service(provider.kind, s) for s in request.services]
         # seeds/003:858: "the same number for two services" - exactly two
@@ -68,7 +67,7 @@ async def multi_service(
         if not provider.sells_multi_service or not two or country is None or None in services:
             continue  # this provider cannot sell that: the next is tried (issue "Rental")
         tried += 1
-        buy = MultiBuyRequest(tuple(s for s in services if s), country)
+        buy = MultiBuyRequest(tuple(s for s in services if s), country, operator)
         try:
             return await _buy_multi(dispatcher, tenant, request, provider, buy)
         except ProviderRefused as exc:
@@ -84,6 +83,27 @@ async def multi_service(
     raise PurchaseFailed(Word.NO_NUMBERS)
 
 
+def _in_order(
+    dispatcher: Dispatcher, tenant: TenantSettings, request: GetMultiServiceNumber
+) -> list[tuple[Provider, str | None]]:
+    """The tenant's providers, each with its name for the first asked operator it carries
+    (`operator`, seeds/002:273, 004:171; VAK-SMS getNumber's `operator`, 003:863): those that
+    can honour one first, then the others without one, as getNumber falls back to "the first
+    suitable operator" (seeds/004:134)."""
+    honouring: list[tuple[Provider, str | None]] = []
+    fallback: list[tuple[Provider, str | None]] = []
+    lookup = dispatcher.catalogs.operators.provider_operator
+    for name in tenant.providers:
+        provider = dispatcher.providers[name]
+        names = (lookup(provider.kind, request.country, asked) for asked in request.operators)
+        operator = next(filter(None, names), None)
+        if request.operators and operator is None:
+            fallback.append((provider, None))
+        else:
+            honouring.append((provider, operator))
+    return honouring + fallback
+
+
 async def _buy_multi(
     dispatcher: Dispatcher,
     tenant: TenantSettings,
@@ -97,7 +117,7 @@ async def _buy_multi(
          "country": str(request.country), "status": "sending"}
     )  # fmt: skip
     try:
-        bought = await provider.buy_multi(buy)
+        bought = await _send_multi(provider, buy)
     except (OutcomeUnknown, ProviderAnswerInvalid) as exc:
         await store.update_intent(first_id, {"status": "unknown", "error": str(exc)})
         raise
@@ -114,12 +134,23 @@ async def _buy_multi(
         prices = await dispatcher.catalogs.prices(tenant, single)
         activation_id = first_id if index == 0 else await store.next_id()
         act = dispatcher.activation(
-            activation_id, tenant, single, provider, purchase, prices.get(provider.name)
+            activation_id, tenant, single, provider, purchase, prices.by_provider.get(provider.name)
         )
         await store.record_purchase(act)
         activations.append(act)
     log.info("multi_service_bought", provider=provider.name, activations=len(activations))
     return activations
+
+
+async def _send_multi(provider: Provider, buy: MultiBuyRequest) -> list[tuple[str, Purchase]]:
+    """buy_multi; an operator the upstream refuses (VAK `noOperator`) -> without one, as
+    getNumber falls back to "the first suitable operator" (seeds/004:134)."""
+    try:
+        return await provider.buy_multi(buy)
+    except ProviderRefused as exc:
+        if exc.refusal is not Refusal.BAD_OPERATOR or buy.operator is None:
+            raise
+    return await provider.buy_multi(MultiBuyRequest(buy.services, buy.country))
 
 
 async def _parent(dispatcher: Dispatcher, tenant: TenantSettings, activation_id: int) -> Activation:
@@ -164,7 +195,7 @@ async def extra_activation(
     single = _for(parent)
     prices = await dispatcher.catalogs.prices(tenant, single)
     act = dispatcher.activation(
-        activation_id, tenant, single, provider, purchase, prices.get(provider.name)
+        activation_id, tenant, single, provider, purchase, prices.by_provider.get(provider.name)
     )
     await store.record_purchase(act)
     return act
@@ -188,7 +219,9 @@ async def perform_repeat(
             case CheckExtraActivation():
                 parent = await _parent(dispatcher, tenant, request.activation_id)
                 provider, _ = _reissuer(dispatcher, parent)
-                cost = (await dispatcher.catalogs.prices(tenant, _for(parent))).get(provider.name)
+                cost = (await dispatcher.catalogs.prices(tenant, _for(parent))).by_provider.get(
+                    provider.name
+                )
                 body = {  # seeds/004:384
                     "status": "success",
                     "cost": float(cost) if cost is not None else 0.0,

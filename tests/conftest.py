@@ -90,6 +90,7 @@ def proxy_config(
     providers: dict[str, dict[str, Any]] | None = None,
     routing: dict[str, Any] | None = None,
     webhooks: dict[str, Any] | None = None,
+    extra_tenants: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The test deployment: four tenants over the two emulated providers; the dicts given
     are merged into a tenant's, a provider's or the routing table."""
@@ -115,6 +116,7 @@ def proxy_config(
         "routing": {"poller": False, **(routing or {})},
         "webhooks": webhooks or {},
     }  # fmt: skip
+    config["tenants"].extend(extra_tenants or [])
     for tenant in config["tenants"]:
         tenant.update((tenants or {}).get(tenant["name"], {}))
     for name, extra in (providers or {}).items():
@@ -161,11 +163,15 @@ def fixture_make_proxy(
     clients: list[httpx.Client] = []
 
     def make(
-        smspva_url: str | None = None, vaksms_url: str | None = None, **overrides: Any
+        smspva_url: str | None = None,
+        vaksms_url: str | None = None,
+        redis_url: str | None = None,
+        **overrides: Any,
     ) -> Proxy:
         config = proxy_config(
-            redis_server.url, smspva_url or smspva.url, vaksms_url or vaksms.url, **overrides
-        )
+            redis_url or redis_server.url, smspva_url or smspva.url, vaksms_url or vaksms.url,
+            **overrides,
+        )  # fmt: skip
         settings = settings_from_dict(config)
         server = ThreadedServer(create_app(settings)).start()
         servers.append(server)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, strategies as st
 
 from proxy.lifecycle import (
     Activation,
     Answer,
+    Listing,
     State,
     Upstream,
     on_clock,
@@ -17,6 +19,7 @@ from proxy.lifecycle import (
     plan_set_status,
 )
 from proxy.providers.base import Poll, PollState, Refusal, Sms
+from proxy.store.activations import decode, encode
 
 NOW = 1_700_000_000.0
 
@@ -188,3 +191,208 @@ class TestRefusal:
         gone = on_upstream_refused(plan, act, Refusal.ORDER_NOT_FOUND, NOW + 2)
         assert gone.answer is Answer.BAD_STATUS
         assert gone.after.state is State.FINISHED
+
+
+class TestRetryBySmsPosition:
+    """Issue 12, point 4: after setStatus 3 an SMS is new by its position, never by its text."""
+
+    def test_vak_same_code_listed_again_is_new(self) -> None:
+        """VAK-SMS `all` after setStatus=send: ["1234","1234"] (seeds/003:1199-1205)."""
+        waiting = plan_set_status(with_code("1234"), 3, NOW + 2, Listing.EVERY).after
+        assert (waiting.listed, waiting.retries, waiting.retry_code) == (1, 1, "1234")
+        assert on_poll(waiting, received("1234"), NOW + 3).state is State.WAIT_RETRY
+        act = on_poll(waiting, received("1234", "1234"), NOW + 4)
+        assert act.state is State.CODE_RECEIVED
+        assert [m.code for m in act.messages] == ["1234", "1234"]
+        assert act.listed == 2 and act.retry_code is None
+
+    def test_smspva_same_code_after_clear_is_new(self) -> None:
+        """SMSPVA's clearsms deletes the SMS shown (seeds/000:120-126): what `sms` shows next
+        came after the retry, whatever its code."""
+        waiting = plan_set_status(with_code("1234"), 3, NOW + 2, Listing.CLEARED).after
+        assert (waiting.listed, waiting.retries) == (0, 1)
+        assert on_poll(waiting, Poll(PollState.WAITING), NOW + 3) == waiting
+        act = on_poll(waiting, received("1234"), NOW + 4, listing=Listing.CLEARED)
+        assert act.state is State.CODE_RECEIVED
+        assert [m.code for m in act.messages] == ["1234", "1234"]
+
+    @pytest.mark.parametrize("listing", list(Listing))
+    def test_three_retries_with_the_same_code(self, listing: Listing) -> None:
+        upstream = Upstream_(listing)
+        act = make()
+        upstream.sms("1234")
+        act = on_poll(act, upstream.poll(), NOW + 1, listing=listing)
+        for n in range(3):
+            plan = plan_set_status(act, 3, NOW + 2 + n, listing)
+            assert plan.upstream is Upstream.REQUEST_ANOTHER
+            upstream.clear()
+            act = on_poll(plan.after, upstream.poll(), NOW + 2 + n, listing=listing)
+            assert act.state is State.WAIT_RETRY and act.retry_code == "1234"
+            upstream.sms("1234")
+            act = on_poll(act, upstream.poll(), NOW + 2 + n, basis=act.retries, listing=listing)
+            assert act.state is State.CODE_RECEIVED and act.last_code == "1234"
+        assert [m.code for m in act.messages] == ["1234"] * 4
+        assert act.retries == 3
+
+    def test_two_sms_in_one_poll_are_both_kept(self) -> None:
+        """VAK lists two new codes at once: each is an SMS (a webhook each), the newest shown."""
+        waiting = plan_set_status(with_code("1111"), 3, NOW + 2).after
+        act = on_poll(waiting, received("1111", "2222", "2222"), NOW + 3)
+        assert [m.code for m in act.messages] == ["1111", "2222", "2222"]
+        assert act.last_code == "2222"
+
+    def test_sms_before_the_retry_is_not_its_answer(self) -> None:
+        """An SMS that came with no setStatus 3 before it is passed over, and still does not
+        answer the retry asked after it (VAK keeps listing it)."""
+        act = on_poll(with_code("1111"), received("1111", "2222"), NOW + 2)
+        assert act.state is State.CODE_RECEIVED and act.last_code == "1111"
+        assert act.listed == 2
+        waiting = plan_set_status(act, 3, NOW + 3).after
+        assert waiting.listed == 2
+        assert on_poll(waiting, received("1111", "2222"), NOW + 4).state is State.WAIT_RETRY
+        done = on_poll(waiting, received("1111", "2222", "2222"), NOW + 5)
+        assert done.state is State.CODE_RECEIVED and len(done.messages) == 2
+
+    def test_poll_asked_before_the_retry_is_stale(self) -> None:
+        """SMSPVA: a poll sent before clearsms, read after it, still shows the cleared SMS."""
+        act = with_code("1234")
+        waiting = plan_set_status(act, 3, NOW + 2, Listing.CLEARED).after
+        stale = on_poll(waiting, received("1234"), NOW + 3, basis=act.retries)
+        assert stale.state is State.WAIT_RETRY
+        fresh = on_poll(waiting, received("1234"), NOW + 4, basis=waiting.retries)
+        assert fresh.state is State.CODE_RECEIVED
+
+    def test_stale_poll_still_reports_expiry(self) -> None:
+        waiting = plan_set_status(with_code(), 3, NOW + 2).after
+        assert on_poll(waiting, Poll(PollState.EXPIRED), NOW + 3, basis=0).state is (State.FINISHED)
+
+    def test_refused_retry_changes_nothing(self) -> None:
+        """VAK waitSMS / SMSPVA 405 on the retry: no retry counted, the mark unchanged."""
+        act = with_code()
+        plan = plan_set_status(act, 3, NOW + 2, Listing.CLEARED)
+        refused = on_upstream_refused(plan, act, Refusal.WAIT_SMS, NOW + 2)
+        assert refused.after == act and refused.after.retries == 0
+
+
+class TestRecordsBeforeListed:
+    """Records written before `listed`/`retries` existed load, and retry by position too."""
+
+    def fields_of_old_code(self, act: Activation) -> dict[str, str]:
+        fields = encode(act)
+        del fields["listed"], fields["retries"]
+        return fields
+
+    def test_round_trip(self) -> None:
+        act = on_poll(plan_set_status(with_code("1"), 3, NOW + 2).after, received("1", "1"), NOW)
+        assert decode(act.id, encode(act)) == act
+
+    def test_old_record_loads_unknown(self) -> None:
+        old = decode(1, self.fields_of_old_code(with_code("1234")))
+        assert (old.listed, old.retries, old.last_code) == (None, 0, "1234")
+        assert decode(1, encode(old)) == old  # saved again, still unknown
+
+    @pytest.mark.parametrize("listing", list(Listing))
+    def test_old_record_awaiting_a_retry(self, listing: Listing) -> None:
+        """Its mark is what the upstream must have listed: none after SMSPVA's clear, one per
+        code on VAK-SMS; the same code again then answers it."""
+        asked = plan_set_status(with_code("1234"), 3, NOW + 2, listing).after
+        old = decode(1, self.fields_of_old_code(asked))
+        assert old.state is State.WAIT_RETRY and old.listed is None
+        still: tuple[str, ...] = () if listing is Listing.CLEARED else ("1234",)
+        if still:
+            assert on_poll(old, received(*still), NOW + 3, listing=listing) == old
+        act = on_poll(old, received(*still, "1234"), NOW + 4, basis=0, listing=listing)
+        assert act.state is State.CODE_RECEIVED
+        assert [m.code for m in act.messages] == ["1234", "1234"]
+
+    @pytest.mark.parametrize("listing", list(Listing))
+    def test_old_record_with_a_code_retries(self, listing: Listing) -> None:
+        old = decode(1, self.fields_of_old_code(with_code("1234")))
+        waiting = plan_set_status(old, 3, NOW + 2, listing).after
+        assert waiting.listed == (0 if listing is Listing.CLEARED else 1)
+        assert waiting.retries == 1
+
+
+class Upstream_:
+    """A model of how each upstream lists an order's SMS."""
+
+    def __init__(self, listing: Listing) -> None:
+        self.listing = listing
+        self.codes: list[str] = []  # every SMS, oldest first
+        self.cleared = 0  # SMS deleted by clearsms (CLEARED)
+
+    def sms(self, code: str) -> None:
+        self.codes.append(code)
+
+    def clear(self) -> None:
+        if self.listing is Listing.CLEARED:
+            self.cleared = len(self.codes)
+
+    def poll(self) -> Poll:
+        if self.listing is Listing.EVERY:  # VAK getSmsCode&all: every code (003:1199-1205)
+            shown = self.codes
+        else:  # SMSPVA sms: the latest SMS, none after clearsms until the next (000:74-126)
+            shown = self.codes[-1:] if len(self.codes) > self.cleared else []
+        if not shown:
+            return Poll(PollState.WAITING)
+        return Poll(PollState.RECEIVED, tuple(Sms(code=c) for c in shown))
+
+
+def retry(act: Activation, upstream: Upstream_, now: float) -> tuple[Activation, bool]:
+    """setStatus 3 as proxy.actions performs it (EVERY: the list counted first); whether the
+    retry was sent upstream."""
+    listing = upstream.listing
+    plan = plan_set_status(act, 3, now, listing)
+    if plan.upstream is Upstream.REQUEST_ANOTHER and listing is Listing.EVERY:
+        act = on_poll(act, upstream.poll(), now, basis=act.retries, listing=listing)
+        plan = plan_set_status(act, 3, now, listing)
+    sent = plan.upstream is Upstream.REQUEST_ANOTHER
+    if sent:
+        upstream.clear()
+    return plan.after, sent
+
+
+EVENTS = st.lists(
+    st.one_of(
+        st.tuples(st.just("sms"), st.sampled_from(["1234", "5678"])),
+        st.just(("retry", "")),
+        st.just(("poll", "")),
+        st.just(("stale", "")),  # a poll asked now, read after a retry
+    ),
+    max_size=25,
+)
+
+
+@given(listing=st.sampled_from(list(Listing)), events=EVENTS)
+def test_code_shown_exactly_when_an_sms_came_after_the_last_retry(
+    listing: Listing, events: list[tuple[str, str]]
+) -> None:
+    """Over random SMS (two codes, repeated at will), retries and polls, on both listings:
+    after each poll the activation shows a code exactly when an SMS arrived after the last
+    retry sent upstream, and that code is one of those SMS."""
+    upstream, act, now = Upstream_(listing), make(), NOW
+    since: list[str] = []  # codes of the SMS since the last retry sent upstream
+    for kind, code in events:
+        now += 1
+        if kind == "sms":
+            upstream.sms(code)
+            since.append(code)
+            continue
+        poll, basis = upstream.poll(), act.retries
+        if kind in ("retry", "stale"):
+            act, sent = retry(act, upstream, now)
+            since = [] if sent else since
+            if kind == "retry":
+                continue
+        act = on_poll(act, poll, now, basis=basis, listing=listing)
+        if kind == "stale":
+            poll = upstream.poll()
+            act = on_poll(act, poll, now, basis=act.retries, listing=listing)
+        assert (act.state is State.CODE_RECEIVED) == bool(since), (act, since)
+        if since:
+            assert act.last_code in since
+        elif act.retries:
+            assert act.state is State.WAIT_RETRY and act.retry_code in ("1234", "5678")
+        else:
+            assert act.state is State.WAIT_CODE
+        assert len(act.messages) <= len(upstream.codes)

@@ -22,7 +22,7 @@ class Clock:
 
 def test_kept_for_its_seconds_then_forgotten() -> None:
     clock = Clock()
-    prices = PriceMemo(5.0, clock)
+    prices: PriceMemo[dict[str, Decimal]] = PriceMemo(5.0, clock)
     prices.put("k", PRICES)
     clock.now += 4.9
     assert prices.get("k") == PRICES
@@ -31,7 +31,8 @@ def test_kept_for_its_seconds_then_forgotten() -> None:
 
 
 def test_copies_in_and_out() -> None:
-    prices, mine = PriceMemo(5.0, Clock()), dict(PRICES)
+    prices: PriceMemo[dict[str, Decimal]] = PriceMemo(5.0, Clock())
+    mine = dict(PRICES)
     prices.put("k", mine)
     mine["smspva"] = Decimal(9)
     got = prices.get("k")
@@ -42,10 +43,10 @@ def test_copies_in_and_out() -> None:
 
 
 def test_empty_lists_and_zero_seconds_are_not_kept() -> None:
-    prices = PriceMemo(5.0, Clock())
+    prices: PriceMemo[dict[str, Decimal]] = PriceMemo(5.0, Clock())
     prices.put("k", {})
     assert prices.get("k") is None
-    off = PriceMemo(0.0, Clock())
+    off: PriceMemo[dict[str, Decimal]] = PriceMemo(0.0, Clock())
     off.put("k", PRICES)
     assert off.get("k") is None
 
@@ -53,7 +54,7 @@ def test_empty_lists_and_zero_seconds_are_not_kept() -> None:
 def test_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memo, "MAX_ENTRIES", 3)
     clock = Clock()
-    prices = PriceMemo(5.0, clock)
+    prices: PriceMemo[dict[str, Decimal]] = PriceMemo(5.0, clock)
     for key in ("a", "b", "c"):
         prices.put(key, PRICES)
     clock.now += 10  # all three expired: dropped to make room

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,6 +24,7 @@ from proxy.protocol.requests import (
     GetTopCountriesByService,
 )
 from proxy.protocol.words import Word
+from proxy.providers.base import Provider
 from proxy.store.activations import ActivationStore
 
 TOP_LIST_SIZE = 10  # seeds/002:464 "TOP 10 countries"
@@ -119,18 +120,28 @@ async def top_countries(
 
 
 def countries(ctx: CatalogContext, tenant: TenantSettings) -> Answer:
-    """Every SMS-Activate country, visible where one of the tenant's providers carries it."""
-    carried = set(carried_countries(ctx, tenant))
+    """Every SMS-Activate country, visible where one of the tenant's providers carries it;
+    `rent` 1 where one of them rents (SMSPVA weeks and months, VAK-SMS's 4-hour rent=true,
+    seeds/003:451), `multiService` 1 where one sells a number for two services (VAK-SMS,
+    seeds/003:858-865), as getRentNumber and getMultiServiceNumber would ask them there."""
+    providers = [ctx.catalogs.providers[name] for name in tenant.providers]
+
+    def offered(country: int, can: Callable[[Provider], bool]) -> int:
+        return int(
+            any(can(p) and ctx.codes.provider_country(p.kind, country) is not None
+                for p in providers)
+        )  # fmt: skip
+
     body = {
         str(c.id): {
             "id": c.id,
             "rus": c.rus or c.eng,
             "eng": c.eng,
             "chn": c.eng,  # no Chinese names in our sources: the English one stands in
-            "visible": int(c.id in carried),
+            "visible": offered(c.id, lambda p: True),
             "retry": 1,  # both upstreams deliver a further SMS (setStatus 3)
-            "rent": 0,
-            "multiService": 0,
+            "rent": offered(c.id, lambda p: p.max_rent_hours > 0),
+            "multiService": offered(c.id, lambda p: p.sells_multi_service),
         }
         for c in ctx.codes.countries
     }
@@ -174,21 +185,28 @@ def operators(ctx: CatalogContext, tenant: TenantSettings, r: GetOperators) -> A
 async def top_countries_list(
     ctx: CatalogContext, tenant: TenantSettings, r: GetListOfTopCountriesByService
 ) -> Answer:
-    """[{"country", "share", "rate"}]: share of the stock, rate of numbers that got a code."""
+    """[{"country", "share", "rate"}], from smsproxy's own purchases: `share` is the country's
+    part of the numbers issued for the service ("purchases of the chosen service by country as
+    a percentage of the total quantity of purchases", seeds/002:479, 004:295-296), `rate` the
+    part of those that got a code (002:480). Most purchased first, then by stock."""
     if ctx.codes.service(r.service) is None:
         return answers.word(Word.WRONG_SERVICE)
     found = await ctx.catalogs.catalog(tenant, carried_countries(ctx, tenant), r.service)
     by_country = _by_country(found, r.service)
-    total = sum(m.count for m in by_country.values())
     stats = await ctx.store.service_stats(r.service)
-    ranked = sorted(by_country.items(), key=lambda cm: (-cm[1].count, cm[0]))[:TOP_LIST_SIZE]
+    bought = sum(issued for issued, _ in stats.values())
+
+    def rank(entry: tuple[int, Merged]) -> tuple[int, int, int]:
+        country, merged = entry
+        return -stats.get(country, (0, 0))[0], -merged.count, country
+
     body = []
-    for country, merged in ranked:
+    for country, _ in sorted(by_country.items(), key=rank)[:TOP_LIST_SIZE]:
         issued, coded = stats.get(country, (0, 0))
         body.append(
             {
                 "country": country,
-                "share": round(100 * merged.count / total) if total else 0,
+                "share": round(100 * issued / bought) if bought else 0,
                 "rate": round(100 * coded / issued) if issued else 0,
             }
         )

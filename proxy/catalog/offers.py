@@ -1,13 +1,18 @@
 """One catalog for a tenant: every provider's offers in SMS-Activate codes, merged.
 
-Counts are summed across providers; the price is the cheapest provider's, converted into the
-tenant's currency with its markup.
+Counts are summed across providers. The price shown is the price getNumber would charge: the
+client price (tenant currency and markup) of the provider it would buy from under the tenant's
+routing for that service and country (`quote`): the first provider with stock that is not
+resting, in the strategy's order: `priority` the tenant's order, `cheapest` by price. Under
+`success_rate` and `weighted` the order is drawn per purchase, so the price shown is the dearest
+such provider's: a client may pay less than shown, never more. `retail_price` is the dearest
+offer and `freePriceMap` lists every provider's.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,6 +21,7 @@ import structlog
 from proxy.catalog.cache import Budget, OfferCache
 from proxy.catalog.memo import MEMO_SECONDS, PriceMemo
 from proxy.config import CatalogSettings, ProviderSettings, TenantSettings
+from proxy.health.breaker import Health
 from proxy.mapping import CodeMap, OperatorMap
 from proxy.money import Money
 from proxy.protocol.requests import GetNumber
@@ -42,6 +48,7 @@ class Merged:
     price: Decimal
     retail_price: Decimal
     offers: tuple[ProviderOffer, ...]  # cheapest first
+    provider: str | None = None  # the provider `price` is quoted from (None: none can sell now)
 
     @property
     def price_map(self) -> dict[Decimal, int]:
@@ -52,20 +59,62 @@ class Merged:
         return found
 
 
-def merge(offers: Iterable[ProviderOffer]) -> Merged | None:
-    ranked = sorted(offers, key=lambda o: (o.price, -o.count))
+# Strategies whose order is the same for every purchase of a pair: the price shown is exact.
+EXACT_STRATEGIES = ("priority", "cheapest")
+
+
+def quote(
+    offers: Sequence[ProviderOffer], strategy: str, order: Sequence[str], resting: Set[str]
+) -> ProviderOffer | None:
+    """The offer getNumber would buy: the first provider in the strategy's order that has
+    stock and is not resting (for `priority`, `order` is the tenant's); the dearest of those
+    where the order is drawn per purchase. None when no provider could sell now."""
+    able = [o for o in offers if o.count > 0 and o.provider not in resting]
+    if not able:
+        return None
+    if strategy == "priority":
+        rank = {name: i for i, name in enumerate(order)}
+        return min(able, key=lambda o: rank.get(o.provider, len(rank)))
+    if strategy == "cheapest":
+        return min(able, key=lambda o: o.price)  # min keeps the first of equal prices
+    return max(able, key=lambda o: o.price)
+
+
+def merge(
+    offers: Iterable[ProviderOffer],
+    strategy: str = "cheapest",
+    order: Sequence[str] = (),
+    resting: Set[str] = frozenset(),
+) -> Merged | None:
+    """One service in one country across the tenant's providers (`offers` in its order)."""
+    listed = list(offers)
+    ranked = sorted(listed, key=lambda o: (o.price, -o.count))
     if not ranked:
         return None
+    chosen = quote(listed, strategy, order, resting)
     in_stock = [o for o in ranked if o.count > 0] or ranked
     return Merged(
         count=sum(o.count for o in ranked),
-        price=in_stock[0].price,
+        price=chosen.price if chosen is not None else in_stock[0].price,
         retail_price=in_stock[-1].price,
         offers=tuple(ranked),
+        provider=chosen.provider if chosen is not None else None,
     )
 
 
 Catalog = dict[int, dict[str, Merged]]  # country id -> SMS-Activate service code -> offer
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """What one purchase is priced by: every provider's client price (routing by price, Free
+    Price) and the price the catalog shows for it (`quoted`, from `quote`), which it charges."""
+
+    by_provider: Mapping[str, Decimal]
+    quoted: Decimal | None = None
+
+    def __len__(self) -> int:
+        return len(self.by_provider)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +141,9 @@ class Catalogs:
         operators: OperatorMap,
         money: Money,
         settings: CatalogSettings,
+        health: Health | None = None,
     ) -> None:
+        self.health = health
         self.cache = cache
         self.providers = providers
         self.provider_settings = provider_settings
@@ -100,7 +151,7 @@ class Catalogs:
         self.operators = operators
         self.money = money
         self.settings = settings
-        self._memo = PriceMemo(min(MEMO_SECONDS, settings.ttl))
+        self._memo: PriceMemo[Prices] = PriceMemo(min(MEMO_SECONDS, settings.ttl))
 
     def budget(self) -> Budget:
         return Budget(self.settings.max_fetches)
@@ -144,12 +195,25 @@ class Catalogs:
                 collected.setdefault((lookup.country, code), []).append(
                     self._priced(tenant, lookup.provider, offer)
                 )
+        resting = await self.resting(tenant.providers)
         merged: Catalog = {}
         for (country, code), offers in collected.items():
-            entry = merge(offers)
+            strategy = tenant.strategy_for(code, country)
+            entry = merge(offers, strategy, tenant.providers, resting)
             if entry is not None:
                 merged.setdefault(country, {})[code] = entry
         return merged
+
+    async def resting(self, names: Sequence[str]) -> frozenset[str]:
+        """The providers a purchase would not be sent to now (their breaker is open); a
+        provider whose health cannot be read counts as available, as a purchase would try it."""
+        if self.health is None:
+            return frozenset()
+        try:
+            views = await asyncio.gather(*(self.health.view(name) for name in names))
+        except StoreError:
+            return frozenset()
+        return frozenset(v.provider for v in views if v.state == "open")
 
     async def warm(self, pairs: Iterable[tuple[str, int]]) -> int:
         """Refresh the configured (service, country) pairs at every provider; returns how many
@@ -177,12 +241,12 @@ class Catalogs:
                 log.warning("catalog_warm_failed", error=str(exc))
             await asyncio.sleep(max(1.0, self.settings.ttl / 2))
 
-    def known_prices(self, tenant: TenantSettings, request: GetNumber) -> dict[str, Decimal] | None:
+    def known_prices(self, tenant: TenantSettings, request: GetNumber) -> Prices | None:
         """What `prices` answered for the same purchase a moment ago (see catalog.memo)."""
         return self._memo.get(self._price_key(tenant, request))
 
-    async def prices(self, tenant: TenantSettings, request: GetNumber) -> dict[str, Decimal]:
-        """Each provider's current client price for a purchase (provider name -> price)."""
+    async def prices(self, tenant: TenantSettings, request: GetNumber) -> Prices:
+        """Each provider's current client price for a purchase, and the price shown for it."""
         key = self._price_key(tenant, request)
         known = self._memo.get(key)
         if known is not None:
@@ -190,7 +254,10 @@ class Catalogs:
         operator = request.operators[0] if request.operators else None
         found = await self.catalog(tenant, [request.country], request.service, operator)
         merged = found.get(request.country, {}).get(request.service)
-        prices = {o.provider: o.price for o in merged.offers} if merged else {}
+        if merged is None:
+            return Prices({})
+        quoted = merged.price if merged.provider is not None else None
+        prices = Prices({o.provider: o.price for o in merged.offers}, quoted)
         self._memo.put(key, prices)
         return prices
 

@@ -163,6 +163,7 @@ class _Fault:
     status: int
     body: object | None
     remaining: int
+    after_effect: bool = False
 
 
 @dataclass(slots=True)
@@ -295,12 +296,20 @@ class EmulatorBase(abc.ABC):
             self.balances[api_key] = Decimal(str(amount))
 
     def inject_error(
-        self, endpoint: str, *, status: int = 503, body: object | None = None, times: int = 1
+        self,
+        endpoint: str,
+        *,
+        status: int = 503,
+        body: object | None = None,
+        times: int = 1,
+        after_effect: bool = False,
     ) -> None:
-        """The next `times` calls to `endpoint` answer `status` with `body`, touching no state."""
+        """The next `times` calls to `endpoint` answer `status` with `body`, touching no state;
+        with `after_effect`, the call does its work first (a sale is made and charged) and the
+        answer is lost to the fault, as a gateway's 5xx after its backend committed."""
         self._check_endpoint(endpoint, times)
         with self._lock:
-            self._faults[endpoint].append(_Fault(status, body, times))
+            self._faults[endpoint].append(_Fault(status, body, times, after_effect))
 
     def stall(
         self, endpoint: str, seconds: float, *, after_effect: bool = True, times: int = 1
@@ -371,6 +380,9 @@ class EmulatorBase(abc.ABC):
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         if fault is not None:
+            if fault.after_effect:
+                with self._lock:
+                    work()  # done and charged; its answer never reaches the client
             body = self._fault_body(fault.status) if fault.body is None else fault.body
             return Answer(fault.status, body).render()
         if stall is not None and not stall.after_effect and not await self._pause(stall.seconds):
@@ -550,7 +562,10 @@ class EmulatorBase(abc.ABC):
 
         def error(p: dict[str, Any]) -> None:
             status, times = int(p.get("status", 503)), int(p.get("times", 1))
-            self.inject_error(str(p["endpoint"]), status=status, body=p.get("body"), times=times)
+            self.inject_error(
+                str(p["endpoint"]), status=status, body=p.get("body"), times=times,
+                after_effect=bool(p.get("after_effect", False)),
+            )  # fmt: skip
 
         def stall(p: dict[str, Any]) -> None:
             self.stall(

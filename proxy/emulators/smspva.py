@@ -271,12 +271,20 @@ class SmspvaEmulator(EmulatorBase):
     # -- other knobs --------------------------------------------------------------------------
 
     def inject_error(
-        self, endpoint: str, *, status: int = 503, body: object | None = None, times: int = 1
+        self,
+        endpoint: str,
+        *,
+        status: int = 503,
+        body: object | None = None,
+        times: int = 1,
+        after_effect: bool = False,
     ) -> None:
         """As the base, with the rental API's own error shape for "rent:<method>" endpoints."""
         if body is None and endpoint.startswith("rent:"):
             body = rent_fault_body(status)
-        super().inject_error(endpoint, status=status, body=body, times=times)
+        super().inject_error(
+            endpoint, status=status, body=body, times=times, after_effect=after_effect
+        )
 
     def deliver_rent_sms(
         self, order_id: str, text: str | None = None, sender: str | None = None

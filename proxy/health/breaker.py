@@ -4,11 +4,24 @@ States live in Redis, so all replicas agree on which upstream is resting:
 
     closed --(breaker_threshold consecutive failures of one endpoint)--> open
     open --(breaker_cooldown)--> half-open
-    half-open: one probe request (SET NX); success -> closed, failure -> open again
+    half-open: one probe purchase (SET NX); success -> closed, failure -> open again
 
 A provider also rests ("open" with a reason) after a slow-down answer (SMSPVA 502 "limit
 exceeded", Retry-After) and, until its balance is seen again, after "no money". A provider,
 service and country that keep answering "no numbers" rest for `no_numbers_cooldown`.
+
+Rests hold back purchases (`Call.PURCHASE`): a provider that failed, has no money or was told to
+slow down still polls, refunds and lists the numbers it sold, or their codes and refunds are lost
+for as long as it rests. A rate-limited rest also holds back the routine calls (polls, catalogs,
+rental reads) until it is over, since the upstream asked for fewer requests; what returns money
+or recovers a purchase (cancel, block, rent_end, order listings) and the balance are never held
+back. The per-account budget applies to every call.
+
+A success never ends a rest early: polls keep succeeding during a rest, and runs of failures are
+counted per endpoint, so a working poll says nothing of the purchase endpoint that may have
+opened the breaker. Once the rest is over, any success closes it (as the probe would), except a
+"no money" rest, which only a positive balance or a sale ends. A failure during a rest neither
+renews nor replaces it; "slow down" and "no money", the upstream's own words, always do.
 """
 
 from __future__ import annotations
@@ -25,33 +38,36 @@ import structlog
 from redis.asyncio.client import Pipeline
 
 from proxy.config import ProviderSettings, RoutingSettings
+from proxy.providers.base import ProviderResting
 from proxy.store.activations import mapped
 from proxy.store.keys import Keys
 
 log = structlog.get_logger("health")
 
-RATE_LIMITED_REST = 10.0
+RATE_LIMITED_REST = 10.0  # seconds, when the upstream says slow down without Retry-After
 FAILURES = "failures:"  # hash field prefix: one run of consecutive failures per endpoint
 
 # Admission's reads and its budget count in one command (every key carries the provider's hash
-# tag): the breaker's open_until, whether the pair cools down (KEYS[3], purchases only), and
-# this second's request count. The count is taken whatever the answer, as one call's would be.
+# tag): the breaker's open_until and reason, whether the pair cools down (KEYS[3], purchases
+# only), and this second's request count. The count is taken whatever the answer, as one call's
+# would be.
 ADMIT = """
-local until_ = redis.call('HGET', KEYS[1], 'open_until')
+local state = redis.call('HMGET', KEYS[1], 'open_until', 'reason')
 local cooling = 0
 if KEYS[3] then cooling = redis.call('EXISTS', KEYS[3]) end
 local used = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], 2)
-return {until_ or '', cooling, used}
+return {state[1] or '', state[2] or '', cooling, used}
 """
 
 # A success: ends the endpoint's run of failures, notes the latency, and closes a rest that is
-# over unless it is a "no money" one (the balance ends those). One command, atomic.
+# over; a "no money" one only when the success is a sale (ARGV[6] = '1'). One command, atomic.
 SUCCEEDED = """
 redis.call('HSET', KEYS[1], ARGV[1], 0, 'last_latency_ms', ARGV[2], 'last_ok', ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'reason', 'open_until')
 local reason, until_ = state[1], tonumber(state[2] or '0') or 0
-if reason and reason ~= '' and reason ~= 'no_balance' and tonumber(ARGV[4]) >= until_ then
+local closes = reason and reason ~= '' and (reason ~= 'no_balance' or ARGV[6] == '1')
+if closes and tonumber(ARGV[4]) >= until_ then
     redis.call('HSET', KEYS[1], 'open_until', '0', 'reason', '')
     for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
         if string.sub(field, 1, #ARGV[5]) == ARGV[5] then redis.call('HDEL', KEYS[1], field) end
@@ -70,14 +86,37 @@ class Staged(Protocol):
     def took(self, result: Any) -> None: ...
 
 
+class Call(enum.StrEnum):
+    """How the provider's rests treat an upstream call (guard.py sorts each endpoint)."""
+
+    PURCHASE = "purchase"  # held back by every rest; takes the half-open probe after one
+    ROUTINE = "routine"  # held back only while a rate-limited rest lasts
+    ALWAYS = "always"  # never held back by a rest: returns money, recovers a purchase, balance
+
+
 class Admission(enum.StrEnum):
     """Whether an upstream call may be sent now."""
 
     GO = "go"
-    PROBE = "probe"  # the one call let through a half-open breaker
+    PROBE = "probe"  # the one purchase let through a half-open breaker
     RESTING = "resting"
     PAIR_RESTING = "pair_resting"  # this service and country kept having no numbers here
-    OVER_BUDGET = "over_budget"  # seconds, when the upstream says slow down without Retry-After
+    OVER_BUDGET = "over_budget"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Admission's answer; `reason` (a ProviderResting reason) says why a call is not sent."""
+
+    admission: Admission
+    reason: str = ""
+
+    @property
+    def sent(self) -> bool:
+        return self.admission in (Admission.GO, Admission.PROBE)
+
+
+GO = Verdict(Admission.GO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +155,13 @@ class Health:
         self,
         provider: str,
         *,
-        resting_too: bool = False,
+        call: Call = Call.PURCHASE,
         pair: tuple[str, str] | None = None,
         before: Staged | None = None,
-    ) -> Admission:
-        """One round trip for the common case: is the provider (or, for a purchase, its
-        service+country `pair`, in its own codes) resting, and one request from its budget.
-        `before` (a purchase intent) is written first in the same round trip."""
+    ) -> Verdict:
+        """One round trip for the common case: does a rest hold this `call` back (for a
+        purchase, also its service+country `pair`, in the provider's codes), and one request
+        from its budget. `before` (a purchase intent) is written first in the same round trip."""
         limit = max(1, int(self.providers[provider].rate_limit))
         now = self.clock()
         keys = [self.keys.health(provider), self.keys.rate_window(provider, int(now))]
@@ -136,27 +175,27 @@ class Health:
                 pipe.eval(ADMIT, len(keys), *keys)
                 staged, reply = await pipe.execute()
             before.took(staged)
-        until, cooling, used = reply
+        until_, reason, cooling, used = reply
+        until = float(until_ or 0)
+        reason = reason or ProviderResting.FAILURES  # a rest written without a reason
         if cooling:
-            return Admission.PAIR_RESTING
+            return Verdict(Admission.PAIR_RESTING, ProviderResting.PAIR_NO_NUMBERS)
         probe = False
-        if not resting_too and float(until or 0):
-            if not await self.allows(provider):
-                return Admission.RESTING
+        if until and call is Call.PURCHASE:
+            if now < until or not await self._take_probe(provider):
+                return Verdict(Admission.RESTING, reason)
             probe = True
+        elif call is Call.ROUTINE and reason == ProviderResting.RATE_LIMITED and now < until:
+            return Verdict(Admission.RESTING, reason)
         if int(used) > limit and not await self.acquire(provider):
-            return Admission.OVER_BUDGET
-        return Admission.PROBE if probe else Admission.GO
+            if probe:  # not sent: the probe stays for the next purchase
+                await self.redis.delete(self.keys.health_probe(provider))
+            return Verdict(Admission.OVER_BUDGET, ProviderResting.OVER_BUDGET)
+        return Verdict(Admission.PROBE) if probe else GO
 
     @mapped
-    async def allows(self, provider: str) -> bool:
-        """Closed: yes. Open: no, until the rest is over; then one probe at a time."""
-        raw = cast("dict[str, str]", await self.redis.hgetall(self.keys.health(provider)))
-        until = float(raw.get("open_until", 0) or 0)
-        if not until:
-            return True
-        if self.clock() < until:
-            return False
+    async def _take_probe(self, provider: str) -> bool:
+        """The rest is over: one purchase at a time may try the upstream."""
         rest = self.providers[provider].breaker_cooldown
         probe = await self.redis.set(
             self.keys.health_probe(provider), "1", nx=True, px=int(rest * 1000)
@@ -164,15 +203,18 @@ class Health:
         return bool(probe)
 
     @mapped
-    async def succeeded(self, provider: str, latency: float, endpoint: str = "any") -> None:
+    async def succeeded(
+        self, provider: str, latency: float, endpoint: str = "any", *, sale: bool = False
+    ) -> None:
         """A success ends that endpoint's run of failures (polls that work do not hide a
         purchase endpoint that keeps failing)."""
-        # The half-open probe's success ends a rest; a call still in flight when the rest
-        # began does not, nor does any success end a "no money" rest (the balance does).
+        # A success after the rest is over ends it; one during the rest does not (a poll, or a
+        # call in flight when it began). A "no money" rest is ended by a `sale` (a number or a
+        # rental sold proves money), not by a poll or a refusal.
         now = self.clock()
         await self.redis.eval(
             SUCCEEDED, 1, self.keys.health(provider), f"{FAILURES}{endpoint}",
-            f"{latency * 1000:.1f}", f"{now:.0f}", repr(now), FAILURES,
+            f"{latency * 1000:.1f}", f"{now:.0f}", repr(now), FAILURES, "1" if sale else "0",
         )  # fmt: skip
 
     @mapped
@@ -185,10 +227,14 @@ class Health:
             pipe.hset(
                 key, mapping={"last_error": error[:200], "last_latency_ms": f"{latency * 1000:.1f}"}
             )
-            failures, _ = await pipe.execute()
+            pipe.hget(key, "open_until")
+            failures, _, until = await pipe.execute()
         settings = self.providers[provider]
-        if int(failures) >= settings.breaker_threshold:
-            await self.rest(provider, settings.breaker_cooldown, "failures")
+        # During a rest, failures (of calls it lets through) neither renew nor replace it: it
+        # ends on time, and a "no money" rest keeps its reason.
+        resting = self.clock() < float(until or 0)
+        if int(failures) >= settings.breaker_threshold and not resting:
+            await self.rest(provider, settings.breaker_cooldown, ProviderResting.FAILURES)
 
     @mapped
     async def rest(self, provider: str, seconds: float, reason: str) -> None:
@@ -216,14 +262,14 @@ class Health:
         key = self.keys.health(provider)
         await self.redis.hset(key, "last_balance", balance)
         reason = await self.redis.hget(key, "reason")
-        if positive and reason == "no_balance":
+        if positive and reason == ProviderResting.NO_BALANCE:
             await self._close(provider)
 
     async def slow_down(self, provider: str, retry_after: float | None) -> None:
-        await self.rest(provider, retry_after or RATE_LIMITED_REST, "rate_limited")
+        await self.rest(provider, retry_after or RATE_LIMITED_REST, ProviderResting.RATE_LIMITED)
 
     async def no_money(self, provider: str) -> None:
-        await self.rest(provider, self.routing.no_balance_cooldown, "no_balance")
+        await self.rest(provider, self.routing.no_balance_cooldown, ProviderResting.NO_BALANCE)
 
     @mapped
     async def no_numbers(self, provider: str, service: str, country: str) -> None:

@@ -1,7 +1,9 @@
 """A Provider wrapped in the shared health rules: budget, breaker, and what each answer teaches.
 
-Every upstream call of every replica goes through here, so no provider is ever hammered:
-over budget or resting, the call is not sent at all (RequestNotSent: safe to fail over).
+Every upstream call of every replica goes through here, so no provider is ever hammered: over
+budget, or held back by a rest, the call is not sent at all (ProviderResting, a RequestNotSent:
+safe to fail over). Rests hold back purchases only, so the numbers already sold are still polled
+and refunded; `CALLS` sorts every endpoint (see `proxy.health.breaker`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TypeVar
 
 import structlog
 
-from proxy.health.breaker import Admission, Health, Staged
+from proxy.health.breaker import Admission, Call, Health, Staged
 from proxy.metrics import Metrics
 from proxy.providers.base import (
     Balance,
@@ -23,6 +25,7 @@ from proxy.providers.base import (
     Poll,
     Provider,
     ProviderRefused,
+    ProviderResting,
     ProviderUnavailable,
     Purchase,
     Refusal,
@@ -30,12 +33,36 @@ from proxy.providers.base import (
     RentOrder,
     RentPurchase,
     RentState,
-    RequestNotSent,
     UpstreamOrder,
 )
 
 T = TypeVar("T")
 log = structlog.get_logger("health")
+
+# How a rest treats each endpoint. Purchases wait out every rest; what gives money back or
+# recovers a purchase whose outcome is unknown (order listings) never waits, nor does the
+# balance (it is how a "no money" rest ends); the rest wait only while the upstream asked us
+# to slow down. Every call still takes one request from the account's budget.
+CALLS: dict[str, Call] = {
+    "buy": Call.PURCHASE,
+    "buy_multi": Call.PURCHASE,
+    "reissue": Call.PURCHASE,
+    "rent": Call.PURCHASE,
+    "cancel": Call.ALWAYS,
+    "block": Call.ALWAYS,
+    "rent_end": Call.ALWAYS,
+    "open_orders": Call.ALWAYS,
+    "rent_orders": Call.ALWAYS,  # the rentals' order listing: recovers an unknown rental
+    "balance": Call.ALWAYS,
+    "poll": Call.ROUTINE,
+    "request_another": Call.ROUTINE,
+    "offers": Call.ROUTINE,
+    "rent_offers": Call.ROUTINE,
+    "rent_state": Call.ROUTINE,
+    "rent_activate": Call.ROUTINE,
+    "rent_messages": Call.ROUTINE,
+    "rent_prolong": Call.ROUTINE,
+}
 
 
 class GuardedProvider:
@@ -63,14 +90,14 @@ class GuardedProvider:
         endpoint: str,
         call: Callable[[], Awaitable[T]],
         *,
-        probe: bool = False,
         pair: tuple[str, str] | None = None,
         before: Staged | None = None,
     ) -> T:
-        admission = await self.health.admit(self.name, resting_too=probe, pair=pair, before=before)
-        if admission in (Admission.RESTING, Admission.PAIR_RESTING, Admission.OVER_BUDGET):
-            self._count(endpoint, admission.value)
-            raise RequestNotSent(self.name, f"not sent: {admission.value}")
+        kind = CALLS[endpoint]
+        verdict = await self.health.admit(self.name, call=kind, pair=pair, before=before)
+        if not verdict.sent:
+            self._count(endpoint, verdict.admission.value)
+            raise ProviderResting(self.name, verdict.reason)
         started = time.perf_counter()
         try:
             result = await call()
@@ -85,8 +112,9 @@ class GuardedProvider:
             await self.health.failed(self.name, str(exc), time.perf_counter() - started, endpoint)
             raise
         self._count(endpoint, "ok", started)
-        update = self.health.succeeded(self.name, time.perf_counter() - started, endpoint)
-        if admission is Admission.PROBE:
+        latency, sale = time.perf_counter() - started, kind is Call.PURCHASE
+        update = self.health.succeeded(self.name, latency, endpoint, sale=sale)
+        if verdict.admission is Admission.PROBE:
             await update  # the probe's success closes the breaker before anyone asks again
         else:
             self.later(update)  # bookkeeping that need not delay the answer
@@ -126,7 +154,7 @@ class GuardedProvider:
     async def balance(self) -> Balance:
         # Always asked (within budget), even while resting: a balance is how a provider that
         # ran out of money is seen to have money again.
-        balance = await self._call("balance", self.inner.balance, probe=True)
+        balance = await self._call("balance", self.inner.balance)
         await self.health.balance_seen(self.name, str(balance.amount), balance.amount > 0)
         return balance
 

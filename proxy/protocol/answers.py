@@ -83,6 +83,20 @@ def status(act: Activation) -> Answer:
     return word(Word.STATUS_OK, act.last_code or "")
 
 
+def full_sms(act: Activation) -> Answer:
+    """getFullSms (seeds/002:1144-1162): `FULL_SMS:<the latest SMS's whole text>` (the code
+    where the upstream gives no text: VAK-SMS); STATUS_WAIT_CODE while none, or no further one
+    after setStatus 3, has come; STATUS_CANCEL. The three answers SMS-Activate's Java library,
+    which the seed documents, reads (SMSActivateStatusNumber); its errors NO_ACTIVATION,
+    BAD_KEY."""
+    if act.state is State.CANCELLED:
+        return word(Word.STATUS_CANCEL)
+    if act.state in (State.WAIT_CODE, State.WAIT_RETRY) or not act.messages:
+        return word(Word.STATUS_WAIT_CODE)
+    latest = act.messages[-1]
+    return word(Word.FULL_SMS, latest.text or latest.code)
+
+
 def number_v2(act: Activation, operator: str | None) -> Answer:
     """getNumberV2's object, with the seed's types (seeds/004:140-149, SPEC-NOTES)."""
     body = {

@@ -75,6 +75,15 @@ class GetStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class GetFullSms:
+    """getFullSms (seeds/002:1144-1162: the activation id, answered with the SMS's whole text);
+    on the wire `action=getFullSms&id=` as the official `smsactivate` module sends it (api.py
+    getFullSms) and SMS-Activate's Java library, which seed 002 documents, reads it."""
+
+    activation_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class SetStatus:
     """setStatus (seeds/004:186-222)."""
 
@@ -203,10 +212,12 @@ class GetAdditionalService:
 
 @dataclass(frozen=True, slots=True)
 class GetRentServicesAndCountries:
-    """getRentServicesAndCountries (seeds/002:712-736, 004:402-415)."""
+    """getRentServicesAndCountries (seeds/002:712-736, 004:402-415); `operator` (002:714, 722)
+    orders the providers as getRentNumber does, so the price shown is the one it charges."""
 
     hours: int
     country: int
+    operators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +308,7 @@ Request = (
     GetBalance
     | GetNumber
     | GetStatus
+    | GetFullSms
     | SetStatus
     | GetActiveActivations
     | GetHistory
@@ -583,6 +595,7 @@ PARSERS: dict[str, Callable[[Params], Request]] = {
     "getstatus": lambda p: _get_status(p, v2=False),
     "getstatusv2": lambda p: _get_status(p, v2=True),
     "setstatus": _set_status,
+    "getfullsms": lambda p: GetFullSms(_activation_id(p, Word.NO_ACTIVATION, "id", "activationId")),
     "getactiveactivations": _get_active_activations,
     "gethistory": _get_history,
     "getincomingcallstatus": lambda p: GetIncomingCallStatus(),
@@ -606,7 +619,7 @@ PARSERS: dict[str, Callable[[Params], Request]] = {
         _optional(p, "service") or "",
     ),
     "getrentservicesandcountries": _rent(
-        lambda p: GetRentServicesAndCountries(_rent_hours(p), _rent_country(p))
+        lambda p: GetRentServicesAndCountries(_rent_hours(p), _rent_country(p), _operators(p))
     ),
     "getrentnumber": _rent(_rent_number),
     "getrentstatus": _rent(

@@ -22,6 +22,9 @@ class Word(enum.StrEnum):
     STATUS_WAIT_RESEND = "STATUS_WAIT_RESEND"
     STATUS_CANCEL = "STATUS_CANCEL"
     STATUS_OK = "STATUS_OK"
+    # seeds/002:1144-1162 getFullSms; the word as SMS-Activate's libraries read it (smsactivate
+    # api.py, the Java library's SMSActivateStatusNumber): FULL_SMS:<text>
+    FULL_SMS = "FULL_SMS"
     # errors
     BAD_KEY = "BAD_KEY"
     BAD_ACTION = "BAD_ACTION"

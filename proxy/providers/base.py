@@ -5,6 +5,7 @@ Errors::
     ProviderError
       ProviderUnavailable     network failure, timeout, 5xx, slow-down: try elsewhere later
         RequestNotSent        connect/pool failure: the upstream never saw it, safe to fail over
+          ProviderResting     held back by the provider's health rules; `reason` says which rest
         OutcomeUnknown        sent, no usable answer: a purchase may have happened
       ProviderRefused         the upstream answered no; `refusal` says which no
       ProviderAnswerInvalid   an answer we could not parse (treated like OutcomeUnknown for buys)
@@ -15,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 
 class Refusal(enum.StrEnum):
@@ -58,6 +59,21 @@ class ProviderUnavailable(ProviderError):
 
 class RequestNotSent(ProviderUnavailable):
     """The request never reached the upstream: failing over cannot double-buy."""
+
+
+class ProviderResting(RequestNotSent):
+    """Not sent: a rest held it back (any rest a purchase, a slow-down one routine calls too) or
+    the request budget is spent; `reason` tells "no money" and "no numbers here" from an outage."""
+
+    NO_BALANCE: ClassVar[str] = "no_balance"  # it answered "no money"; a balance ends the rest
+    RATE_LIMITED: ClassVar[str] = "rate_limited"  # it said "slow down"
+    FAILURES: ClassVar[str] = "failures"  # its breaker opened after consecutive failures
+    PAIR_NO_NUMBERS: ClassVar[str] = "pair_no_numbers"  # this service and country had none
+    OVER_BUDGET: ClassVar[str] = "over_budget"  # the account's requests per second are spent
+
+    def __init__(self, provider: str, reason: str, message: str = "") -> None:
+        super().__init__(provider, message or f"not sent: {reason}")
+        self.reason = reason
 
 
 class OutcomeUnknown(ProviderUnavailable):
@@ -152,7 +168,9 @@ class Sms:
 
 @dataclass(frozen=True, slots=True)
 class Poll:
-    """The upstream's view of an order: every code it has delivered so far, oldest first."""
+    """The upstream's view of an order: the SMS it lists now, oldest first: every one so far
+    (VAK-SMS `all`, seeds/003:1199-1205), or only the one since the last clear (SMSPVA,
+    seeds/000:120-126)."""
 
     state: PollState
     messages: tuple[Sms, ...] = field(default_factory=tuple)
@@ -187,6 +205,11 @@ class RentOrder:
     until: float
     phone: str = ""  # digits with the calling code
     state: RentState = RentState.ACTIVE  # where SMSPVA lists it in the activation cycle
+    # Whether and how far it may be prolonged now (`canprolong`, `canprolongmax` in days,
+    # `canprolonguntil` a Unix time, seeds/001:150-152); None where the upstream does not say.
+    can_prolong: bool | None = None
+    prolong_max_days: int | None = None
+    prolong_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from proxy.providers.base import (
     BuyRequest,
     MultiBuyRequest,
     Offer,
+    OutcomeUnknown,
     Poll,
     PollState,
     ProviderAnswerInvalid,
@@ -357,8 +358,25 @@ def _state(item: dict[str, Any]) -> RentState:
         return RentState.UNLISTED
 
 
+def _prolong_flag(value: Any) -> bool | None:
+    """`canprolong`: a JSON boolean (seeds/001:150, smspva-sdk types.py), or 1/0, "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return {"1": True, "true": True, "0": False, "false": False}.get(text)
+
+
+def _prolong_days(value: Any) -> int | None:
+    """`canprolongmax`: whole days (seeds/001:151), as a number or a numeric string."""
+    try:
+        return None if isinstance(value, bool) or value is None else int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
 def parse_rent_orders(provider: str, body: Any) -> list[RentOrder]:
-    """orders (seeds/001:125-156): every open rental and where it is in its activation cycle."""
+    """orders (seeds/001:125-156): every open rental, where it is in its activation cycle, and
+    whether it may be prolonged (`canprolong`, `canprolongmax`, `canprolonguntil`, 150-152)."""
     data = rent_data(provider, "orders", body)
     orders = []
     for item in data if isinstance(data, list) else []:
@@ -370,7 +388,10 @@ def parse_rent_orders(provider: str, body: Any) -> list[RentOrder]:
         orders.append(
             RentOrder(str(item["id"]), str(item.get("scode", "")), str(item.get("cname", "")),
                       until or 0.0, digits,
-                      _state(item))
+                      _state(item),
+                      can_prolong=_prolong_flag(item.get("canprolong")),
+                      prolong_max_days=_prolong_days(item.get("canprolongmax")),
+                      prolong_until=rent_time(item.get("canprolonguntil")))
         )  # fmt: skip
     return orders
 
@@ -432,9 +453,12 @@ class SmspvaProvider:
             params=params or None,
         )
         if response.status_code >= 500:
-            # 500/503 (unavailable), 501 (no funds), 502 (limit exceeded): errors for every
-            # endpoint, whatever the body is (a page, nothing, or the JSON error object).
+            # 501 (no funds) and 502 (limit exceeded) are SMSPVA's own refusals only in its JSON
+            # (`statusCode`, seeds/000:54); a 5xx without it comes from whatever stands in front
+            # (a gateway's 502 Bad Gateway), which may answer after the API has already sold.
             body = loose_json(response)
+            if not (isinstance(body, dict) and isinstance(body.get("statusCode"), int)):
+                raise OutcomeUnknown(self.name, f"{endpoint}: HTTP {response.status_code}")
             status = status_of(response.status_code, body)
             raise error_for(self.name, endpoint, status, body, retry_after_of(response))
         if response.status_code in ROUTE_MISSING_STATUSES:
@@ -457,8 +481,8 @@ class SmspvaProvider:
             timeouts=self._timeout,
             params={"method": method, "apikey": self._key, **params},
         )
-        if response.status_code >= 500:
-            raise ProviderUnavailable(
+        if response.status_code >= 500:  # sent; the rental API answers status 0, not 5xx
+            raise OutcomeUnknown(
                 self.name, f"rent {method}: HTTP {response.status_code}", retry_after_of(response)
             )
         return json_body(self.name, f"rent:{method}", response)

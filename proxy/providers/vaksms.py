@@ -20,6 +20,7 @@ from proxy.providers.base import (
     BuyRequest,
     MultiBuyRequest,
     Offer,
+    OutcomeUnknown,
     Poll,
     PollState,
     ProviderAnswerInvalid,
@@ -149,6 +150,29 @@ def parse_count_list(provider: str, status: int, body: Any) -> dict[str, Offer]:
     return offers
 
 
+def parse_rent_price_list(provider: str, status: int, body: Any) -> dict[str, Offer]:
+    """getCountNumbersList&rent=True (vaksms 2.0 client.py get_count_number_list, "not in
+    official docs"): {"tg": [{"name", "icon", "info", "cost", "rent", "quantity", "private"}]},
+    the fields of vaksms 2.0 models/services.py. `cost` is the rent's price; an entry marked
+    `"rent": false` prices no rent, so it is no offer."""
+    check_error(provider, "getCountNumbersList", status, body)
+    if not isinstance(body, dict):
+        raise ProviderAnswerInvalid(provider, f"getCountNumbersList: {body!r:.80}")
+    offers = {}
+    for code, entries in body.items():
+        item = entries[0] if isinstance(entries, list) and entries else entries
+        try:
+            if item.get("rent") is False:
+                continue
+            count = item.get("quantity")
+            offers[str(code)] = Offer(
+                None if count is None else int(count), Decimal(str(item["cost"]))
+            )
+        except (AttributeError, KeyError, TypeError, ValueError, InvalidOperation):
+            continue  # one malformed entry does not spoil the country's list
+    return offers
+
+
 def parse_set_status(provider: str, status: int, body: Any) -> None:
     check_error(provider, "setStatus", status, body)
     word = body.get("status") if isinstance(body, dict) else None
@@ -195,8 +219,8 @@ class VaksmsProvider:
             timeouts=self._timeout,
             params={"apiKey": self._key, **params},
         )
-        if response.status_code >= 500:
-            raise ProviderUnavailable(
+        if response.status_code >= 500:  # sent: a 5xx may come after VAK-SMS has sold
+            raise OutcomeUnknown(
                 self.name, f"{method}: HTTP {response.status_code}", retry_after_of(response)
             )
         return response.status_code, json_body(self.name, method, response)
@@ -272,8 +296,13 @@ class VaksmsProvider:
         return None
 
     async def rent_offers(self, country: str, hours: int) -> dict[str, Offer]:
-        """The activation catalog: VAK prices no rent apart (seeds/003:451 names no price)."""
-        return {} if hours > RENT_HOURS else await self.offers(country, None)
+        """The 4-hour rent's own prices: getCountNumbersList with rent=True (vaksms 2.0
+        client.py get_count_number_list). Seed 003 names no rent price (003:451), and the
+        activation price is not what a rent costs: no listing, no offer."""
+        if hours > RENT_HOURS:
+            return {}
+        status, body = await self._call("getCountNumbersList", country=country, rent="True")
+        return parse_rent_price_list(self.name, status, body)
 
     async def rent(
         self, service: str, country: str, hours: int, operator: str | None = None

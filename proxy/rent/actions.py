@@ -8,10 +8,11 @@ cannot extend a rent. Errors are `{"status":"error","message":…}` (002:773, SP
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -31,6 +32,7 @@ from proxy.protocol.requests import (
     SetRentStatus,
 )
 from proxy.providers.base import (
+    Offer,
     OutcomeUnknown,
     Provider,
     ProviderAnswerInvalid,
@@ -38,10 +40,11 @@ from proxy.providers.base import (
     ProviderRefused,
     Refusal,
     RentMessage,
+    RentOrder,
     RentState,
 )
 from proxy.rent.model import Rent, RentError, RentSms, RentStatus
-from proxy.rent.periods import covering, room_hours
+from proxy.rent.periods import DAY, MAX_HOURS, covering, room_hours
 from proxy.rent.store import RentStore
 from proxy.store.rmw import change_locked
 from proxy.webhooks import usable_url
@@ -54,6 +57,10 @@ log = structlog.get_logger("rent")
 RENT_LIST_SIZE = 10  # seeds/004:473: getRentList shows the last 10 numbers
 GONE = frozenset({Refusal.ORDER_EXPIRED, Refusal.ORDER_NOT_FOUND})
 FINISH, CANCEL = 1, 2  # seeds/002:840-845
+# Upstreams that refund an ended rental only case by case, not as a rule: SMSPVA ("refunds only
+# when there are unsolvable problems with the number ... decided individually", seeds/001:42-44).
+# A cancel there would promise a refund nobody guarantees: it is CANT_CANCEL (set_rent_status).
+REFUND_NOT_SURE = frozenset({"smspva"})
 # An SMSPVA number stays awake 10-30 minutes after `activate` (seeds/001:39-40): whether it must
 # be woken is asked once a minute, not at every poll (`orders` lists the whole account).
 WAKE_CHECK_EVERY = 60.0
@@ -83,45 +90,70 @@ def _codes(ctx: Context, provider: Provider, service: str, country: int) -> tupl
     return (code, place) if code and place else None
 
 
-def _from_upstream(ctx: Context, provider: Provider) -> Callable[[str], str | None]:
-    return lambda code: ctx.codes.service_from_provider(provider.kind, code)
+async def _rent_offers(
+    provider: Provider, place: str, hours: int
+) -> tuple[Provider, dict[str, Offer] | None]:
+    """The provider's rental offers there; None when it did not answer."""
+    try:
+        return provider, await provider.rent_offers(place, hours)
+    except ProviderError as exc:
+        log.warning("rent_offers_unavailable", provider=provider.name, error=str(exc))
+        return provider, None
+
+
+def _offer_bought(chain: list[tuple[Provider, Offer | None]]) -> tuple[Provider, Offer] | None:
+    """The offer getRentNumber buys: the first provider in its order with stock (all sold out:
+    the first that prices it). None where a provider before it did not answer: what that one
+    would charge is unknown, and it would be tried first."""
+    found = next((i for i, (_, o) in enumerate(chain) if o is not None and o.count != 0), None)
+    if found is None:
+        found = next((i for i, (_, o) in enumerate(chain) if o is not None), None)
+    if found is None or any(offer is None for _, offer in chain[:found]):
+        return None
+    provider, offer = chain[found]
+    return (provider, offer) if offer is not None else None
 
 
 async def services_and_countries(
     ctx: Context, tenant: TenantSettings, request: GetRentServicesAndCountries
 ) -> Answer:
-    """Rental prices for `hours` in one country, cheapest stocked offer per service;
-    OUT_OF_STOCK when the providers that answered have no number there (seeds/004:415)."""
-    found: dict[str, list[tuple[Decimal, int]]] = {}
+    """Rental prices for `hours` in one country: per service, the price of what getRentNumber
+    buys (the first provider in its order that has a number: SMSPVA's covering week or month,
+    VAK-SMS's own 4-hour rent price), stock summed; OUT_OF_STOCK when the providers that
+    answered have no number there (seeds/004:415)."""
+    asked: list[tuple[Provider, str]] = []
     operators = {"any"}
-    asked = failed = 0
-    for name in tenant.providers:
-        provider = ctx.providers[name]
+    for provider, _ in _in_order(ctx, tenant, request.country, request.operators):
         place = ctx.codes.provider_country(provider.kind, request.country)
         if place is None or request.hours > provider.max_rent_hours:
             continue
-        asked += 1
+        asked.append((provider, place))
         operators.update(ctx.catalogs.operators.honoured(provider.kind, request.country))
-        try:
-            offers = await provider.rent_offers(place, request.hours)
-        except ProviderError as exc:
-            log.warning("rent_offers_unavailable", provider=name, error=str(exc))
-            failed += 1
-            continue
-        ours = _from_upstream(ctx, provider)
-        for code, offer in offers.items():
-            service = ours(code)
-            if service is None:
-                continue
-            cost = ctx.money.client_price(
-                offer.price, provider.currency, tenant.currency, tenant.markup
-            )
-            found.setdefault(service, []).append((cost, offer.count or 0))
+    listed = await asyncio.gather(*(_rent_offers(p, place, request.hours) for p, place in asked))
+    codes = {
+        service
+        for provider, offers in listed
+        for code in offers or ()
+        if (service := ctx.codes.service_from_provider(provider.kind, code)) is not None
+    }
     services = {}
-    for service, options in sorted(found.items()):
-        stocked = [cost for cost, count in options if count > 0] or [c for c, _ in options]
-        services[service] = {"cost": float(min(stocked)), "quant": sum(n for _, n in options)}
-    if asked and failed == asked:
+    for service in sorted(codes):
+        chain = []  # as getRentNumber tries them: the providers that rent this service here
+        for provider, offers in listed:
+            code = ctx.codes.provider_service(provider.kind, service)
+            if code is not None and (offers is None or code in offers):
+                chain.append((provider, None if offers is None else offers[code]))
+        bought = _offer_bought(chain)
+        if bought is None:
+            continue
+        provider, offer = bought
+        cost = ctx.money.client_price(
+            offer.price, provider.currency, tenant.currency, tenant.markup
+        )
+        quant = sum(o.count or 0 for _, o in chain if o is not None)
+        services[service] = {"cost": float(cost), "quant": quant}
+    failed = sum(offers is None for _, offers in listed)
+    if listed and (failed == len(listed) or (failed and not services)):
         return error(RentError.SERVER_ERROR)
     if not any(entry["quant"] for entry in services.values()):
         return error(RentError.OUT_OF_STOCK)
@@ -135,17 +167,33 @@ async def services_and_countries(
     return answers.json_answer(body, "RENT_SERVICES")
 
 
+def _in_order(
+    ctx: Context, tenant: TenantSettings, country: int, operators: tuple[str, ...]
+) -> list[tuple[Provider, str | None]]:
+    """The tenant's providers as getRentNumber tries them, each with its name for the asked
+    operator: those that can honour it first, then the others without one (getNumber's "first
+    suitable operator", seeds/004:134)."""
+    honouring: list[tuple[Provider, str | None]] = []
+    fallback: list[tuple[Provider, str | None]] = []
+    for name in tenant.providers:
+        provider = ctx.providers[name]
+        operator = _operator(ctx, provider, country, operators)
+        if operators and operator is None:
+            fallback.append((provider, None))
+        else:
+            honouring.append((provider, operator))
+    return honouring + fallback
+
+
 async def rent_number(
     ctx: Context, tenant: TenantSettings, request: GetRentNumber, trace: Trace
 ) -> Answer:
     """Rent from the tenant's providers in order; the first that sells wins."""
     if ctx.codes.service(request.service) is None:
         return error(RentError.BAD_SERVICE)
-    honouring: list[tuple[Provider, tuple[str, str], str | None]] = []
-    fallback: list[tuple[Provider, tuple[str, str], str | None]] = []
+    candidates: list[tuple[Provider, tuple[str, str], str | None]] = []
     longest, sellers = 0, 0
-    for name in tenant.providers:
-        provider = ctx.providers[name]
+    for provider, operator in _in_order(ctx, tenant, request.country, request.operators):
         codes = _codes(ctx, provider, request.service, request.country)
         sellers += _codes(ctx, provider, request.service, 0) is not None
         if codes is None:
@@ -153,13 +201,7 @@ async def rent_number(
         if request.hours > provider.max_rent_hours:
             longest = max(longest, provider.max_rent_hours)
             continue
-        operator = _operator(ctx, provider, request)
-        if request.operators and operator is None:
-            fallback.append((provider, codes, None))
-        else:
-            honouring.append((provider, codes, operator))
-    # As getNumber (seeds/004:134): an operator nobody can honour -> the first suitable one.
-    candidates = honouring + fallback
+        candidates.append((provider, codes, operator))
     if not candidates:
         if longest:
             return error(RentError.MAX_HOURS_EXCEED, {"max": longest})
@@ -212,11 +254,13 @@ async def rent_number(
     return error(RentError.NO_NUMBERS)
 
 
-def _operator(ctx: Context, provider: Provider, request: GetRentNumber) -> str | None:
+def _operator(
+    ctx: Context, provider: Provider, country: int, operators: tuple[str, ...]
+) -> str | None:
     """The provider's name for the first asked operator it carries (VAK-SMS: getNumber's
     `operator`; SMSPVA: create's `provider`, seeds/000:168 and smspva-sdk)."""
-    for name in request.operators:
-        found = ctx.catalogs.operators.provider_operator(provider.kind, request.country, name)
+    for name in operators:
+        found = ctx.catalogs.operators.provider_operator(provider.kind, country, name)
         if found is not None:
             return found
     return None
@@ -309,12 +353,17 @@ async def rent_status(ctx: Context, tenant: TenantSettings, request: GetRentStat
 
 
 async def set_rent_status(ctx: Context, tenant: TenantSettings, request: SetRentStatus) -> Answer:
-    """Finish (1) or cancel (2); no cancel once an SMS came, as SMSPVA then refunds nothing
-    (seeds/001:42-44; SMS-Activate's own limit is 20 minutes, 002:857)."""
+    """Finish (1) or cancel (2). A cancel is "canceled with a refund" (STATUS_CANCEL,
+    seeds/002:819), so it is CANT_CANCEL (002:861, 004:468) wherever no refund is sure: once an
+    SMS came, and on SMSPVA at all, which refunds a deleted rental only case by case
+    (seeds/001:42-44); finishing (1) ends such a rental. (SMS-Activate's own limit is 20
+    minutes, 002:861.)"""
     rent = await _owned(ctx, tenant, request.rent_id)
     if rent is None:
         return error(RentError.INVALID_PHONE)
-    if request.status == CANCEL:
+    provider = ctx.providers.get(rent.provider)
+    refunds = provider is not None and provider.kind not in REFUND_NOT_SURE
+    if request.status == CANCEL and refunds:
         rent = await refresh(ctx, rent, force=True, wake=False)  # an unseen SMS forbids it
     rents = RentStore.beside(ctx.store)
     async with ctx.store.locked(rent.id):
@@ -328,9 +377,8 @@ async def set_rent_status(ctx: Context, tenant: TenantSettings, request: SetRent
             return error(RentError.ALREADY_FINISH)
         if rent.status is RentStatus.CANCELLED:
             return error(RentError.ALREADY_CANCEL)
-        if request.status == CANCEL and rent.messages:
+        if request.status == CANCEL and (rent.messages or not refunds):
             return error(RentError.CANT_CANCEL)
-        provider = ctx.providers.get(rent.provider)
         if provider is None:
             return error(RentError.SERVER_ERROR)
         try:
@@ -387,7 +435,31 @@ async def _extendable(
     room = room_hours(rent.until, now)
     if covering(hours).days * 24 > room:
         return error(RentError.MAX_HOURS_EXCEED, {"max": room})
+    # seeds/001:150-152: the upstream's own word on this order, asked before every prolongation
+    try:
+        orders = await provider.rent_orders()
+    except ProviderError as exc:
+        log.warning("rent_orders_unavailable", provider=provider.name, error=str(exc))
+        return error(RentError.SERVER_ERROR)
+    if orders is not None:  # a provider that lists no orders has nothing more to say
+        order = next((o for o in orders if o.order_id == rent.order_id), None)
+        if order is None or order.can_prolong is False:
+            # Not open upstream, or not to be prolonged though its last 7 days have come:
+            # the number's life cannot be extended (RENT_DIE, seeds/002:949).
+            return error(RentError.RENT_DIE)
+        room = min(room, _upstream_room(order))
+        if covering(hours).days * 24 > room:
+            return error(RentError.MAX_HOURS_EXCEED, {"max": room})
     return rent, provider
+
+
+def _upstream_room(order: RentOrder) -> int:
+    """Hours the upstream lets a prolongation add (whole days): at most `canprolongmax` days,
+    and not past `canprolonguntil` (seeds/001:151-152); unbounded where it names neither."""
+    days = [order.prolong_max_days] if order.prolong_max_days is not None else []
+    if order.prolong_until is not None:
+        days.append(math.floor((order.prolong_until - order.until) / DAY))
+    return max(0, min(days)) * 24 if days else MAX_HOURS
 
 
 async def continue_rent(

@@ -73,6 +73,10 @@ def encode(act: Activation) -> dict[str, str]:
         "ready": "1" if act.ready else "0",
         "msgs": json.dumps([[m.code, m.text, m.at] for m in act.messages], ensure_ascii=False),
         "retry": act.retry_code or "",
+        # Added for issue 12 (a retry's SMS is new by position): "" keeps an older record's
+        # unknown `listed` unknown when it is saved again.
+        "listed": "" if act.listed is None else str(act.listed),
+        "retries": str(act.retries),
     }
 
 
@@ -97,6 +101,10 @@ def decode(activation_id: int, fields: dict[str, str]) -> Activation:
             Message(code=c, text=t, at=float(a)) for c, t, a in json.loads(fields["msgs"])
         ),
         retry_code=fields.get("retry") or None,
+        # Records written before these fields existed lack them: `listed` unknown (None, read
+        # by the lifecycle as the codes accepted), no retry counted.
+        listed=int(fields["listed"]) if fields.get("listed") else None,
+        retries=int(fields.get("retries") or 0),
     )
 
 
@@ -149,6 +157,10 @@ return 0
 def _fields(mapping: dict[str, str]) -> dict[Any, Any]:
     """redis-py's hset wants a Mapping invariant in its key type; ours are plain str."""
     return cast("dict[Any, Any]", mapping)
+
+
+# A getNumberV2 orderId reserved for a purchase in flight: well past any purchase's deadline.
+PENDING_ORDER_TTL = 600
 
 
 class PurchaseIntent:
@@ -270,6 +282,14 @@ class ActivationStore:
         """Purchases started before then and never recorded: crashed or unanswered."""
         found = await self.redis.zrangebyscore(
             self.keys.intents(), "-inf", started_before, 0, limit
+        )
+        return [int(m) for m in cast("list[str]", found)]
+
+    @mapped
+    async def intents_since(self, started_after: float, limit: int = 1000) -> list[int]:
+        """Purchases under way: intents written after then."""
+        found = await self.redis.zrangebyscore(
+            self.keys.intents(), f"({started_after!r}", "+inf", 0, limit
         )
         return [int(m) for m in cast("list[str]", found)]
 
@@ -488,9 +508,11 @@ class ActivationStore:
 
     @mapped
     async def reserve_order(self, tenant: str, order_id: str) -> str | None:
-        """Reserve a getNumberV2 orderId; returns what it already holds when taken."""
+        """Reserve a getNumberV2 orderId; returns what it already holds when taken. A pending
+        reservation lapses after PENDING_ORDER_TTL unless the purchase binds or holds it, so an
+        orderId whose release a Redis failure prevented is not burned for the retention."""
         key = self.keys.tenant_order(tenant, order_id)
-        if await self.redis.set(key, "pending", nx=True, ex=int(self.retention)):
+        if await self.redis.set(key, "pending", nx=True, ex=PENDING_ORDER_TTL):
             return None
         existing = cast("str | None", await self.redis.get(key))
         return existing or "pending"
@@ -499,6 +521,11 @@ class ActivationStore:
     async def bind_order(self, tenant: str, order_id: str, activation_id: int) -> None:
         key = self.keys.tenant_order(tenant, order_id)
         await self.redis.set(key, str(activation_id), ex=int(self.retention))
+
+    @mapped
+    async def hold_order(self, tenant: str, order_id: str) -> None:
+        """Keep a pending orderId for the retention: its purchase may have been charged."""
+        await self.redis.expire(self.keys.tenant_order(tenant, order_id), int(self.retention))
 
     @mapped
     async def release_order(self, tenant: str, order_id: str) -> None:

@@ -31,7 +31,7 @@ def tenant_of(upstream: Upstream, smspva: Upstream) -> str:
 
 
 def test_full_lifecycle(proxy: Proxy, upstream: Upstream, smspva: Upstream) -> None:
-    """Buy, wait, code, ask for another, new code only when different, finish."""
+    """Buy, wait, code, ask for another, a new SMS (whatever its code: issue 12), finish."""
     tenant = tenant_of(upstream, smspva)
     activation_id, phone = proxy.buy(tenant)
     assert phone.startswith("7")  # country 0: the calling code is part of the phone
@@ -51,6 +51,11 @@ def test_full_lifecycle(proxy: Proxy, upstream: Upstream, smspva: Upstream) -> N
 
     second = deliver(upstream, phone, "2222")
     assert proxy.text(tenant, action="getStatus", id=activation_id) == f"STATUS_OK:{second}"
+    assert proxy.text(tenant, action="setStatus", id=activation_id, status=3) == "ACCESS_RETRY_GET"
+    time.sleep(TEST_POLL_INTERVAL * 3)
+    assert proxy.text(tenant, action="getStatus", id=activation_id) == "STATUS_WAIT_RETRY:2222"
+    deliver(upstream, phone, "2222")  # the same code again is the new SMS
+    assert proxy.text(tenant, action="getStatus", id=activation_id) == "STATUS_OK:2222"
     assert proxy.text(tenant, action="setStatus", id=activation_id, status=6) == "ACCESS_ACTIVATION"
     assert proxy.text(tenant, action="getStatus", id=activation_id) == "STATUS_OK:2222"
     assert proxy.call(tenant, action="getActiveActivations").json() == NO_ACTIVATIONS

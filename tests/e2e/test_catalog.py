@@ -14,13 +14,25 @@ def usd(amount: Decimal) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
-def test_prices_merge_two_providers(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> None:
-    """Counts add up (SMSPVA reports none: its assumed stock); the price is the cheaper one."""
+def test_prices_merge_two_providers(
+    make_proxy: ProxyFactory, smspva: Upstream, vaksms: Upstream
+) -> None:
+    """Counts add up; the price is the one getNumber would charge under the tenant's routing
+    (issue 12: a `priority` tenant was shown the cheapest provider's price and charged its
+    first provider's)."""
+    proxy = make_proxy(tenants={"bob": {"markup": "0", "strategy": "cheapest"}})
+    smspva.emulator.set_stock("opt29", "RU", 100)
     vaksms.emulator.set_stock("tg", "ru", 7)
     pva_price = smspva.emulator.price("opt29", "RU")
     vak_price = usd(vaksms.emulator.price("tg", "ru") * RUB)
-    body = proxy.call("alice", action="getPrices", service="tg", country=0).json()
-    assert body == {"0": {"tg": {"cost": float(min(pva_price, vak_price)), "count": 100 + 7}}}
+    assert pva_price != vak_price
+    shown = proxy.call("alice", action="getPrices", service="tg", country=0).json()
+    assert shown == {"0": {"tg": {"cost": float(pva_price), "count": 100 + 7}}}  # SMSPVA first
+    cheapest = proxy.call("bob", action="getPrices", service="tg", country=0).json()
+    assert cheapest["0"]["tg"]["cost"] == float(min(pva_price, vak_price))
+    for tenant, body in (("alice", shown), ("bob", cheapest)):
+        bought = proxy.call(tenant, action="getNumberV2", service="tg", country=0).json()
+        assert bought["activationCost"] == body["0"]["tg"]["cost"], tenant
 
 
 def test_markup_is_applied(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> None:
@@ -113,7 +125,7 @@ def test_countries(proxy: Proxy) -> None:
     assert body["3"]["visible"] == 0  # China: neither provider carries it
     assert body["16"] == {
         "id": 16, "rus": body["16"]["rus"], "eng": body["16"]["eng"], "chn": body["16"]["chn"],
-        "visible": 1, "retry": 1, "rent": 0, "multiService": 0,
+        "visible": 1, "retry": 1, "rent": 1, "multiService": 1,
     }  # fmt: skip
 
 
@@ -181,3 +193,29 @@ def test_warm_list_is_fetched_in_background(make_proxy: ProxyFactory, smspva: Up
     assert listed["serviceprice_country"] == 2
     proxy.buy("pva")
     assert listed["serviceprice_country"] == 2 and listed["serviceprice"] == 0
+
+
+def test_countries_say_where_rent_and_multi_service_work(proxy: Proxy) -> None:
+    """`rent` where a provider of the tenant rents (SMSPVA, VAK-SMS's rent=true, seeds/003:451),
+    `multiService` where one sells a number for two services (VAK-SMS, seeds/003:858-865);
+    seeds/002:579-581 define both flags."""
+    pva = proxy.call("pva", action="getCountries").json()
+    assert (pva["0"]["rent"], pva["0"]["multiService"]) == (1, 0)  # SMSPVA sells no such number
+    vak = proxy.call("vak", action="getCountries").json()
+    assert (vak["0"]["rent"], vak["0"]["multiService"]) == (1, 1)
+    assert (vak["3"]["visible"], vak["3"]["rent"], vak["3"]["multiService"]) == (0, 0, 0)
+
+
+def test_top_countries_share_is_of_purchases(proxy: Proxy, smspva: Upstream) -> None:
+    """`share` is the country's part of the numbers smsproxy issued for the service ("purchases
+    ... as a percentage of the total quantity of purchases", seeds/002:479, 004:295-296), not
+    of the stock; the most purchased come first."""
+    smspva.emulator.set_stock("opt29", "RU", 10)
+    smspva.emulator.set_stock("opt29", "UA", 5000)  # far more stock in Ukraine
+    for _ in range(3):
+        proxy.buy("pva", country=0)
+    proxy.buy("pva", country=1)
+    body = proxy.call("pva", action="getListOfTopCountriesByService", service="tg").json()
+    assert body[0] == {"country": 0, "share": 75, "rate": 0}
+    assert body[1] == {"country": 1, "share": 25, "rate": 0}
+    assert all(entry["share"] == 0 for entry in body[2:])

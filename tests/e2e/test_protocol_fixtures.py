@@ -108,6 +108,7 @@ def rent_finished(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | Non
 
 
 def rent_cancelled(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> int | None:
+    smspva.emulator.rent.set_all_stock(0)  # a VAK-SMS rent: SMSPVA cancels none with a refund
     rent_id = rented(proxy, smspva, vaksms)
     assert proxy.call(action="setRentStatus", id=rent_id, status=2).json()["status"] == "success"
     return rent_id

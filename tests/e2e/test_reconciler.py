@@ -71,14 +71,44 @@ def test_nothing_bought_drops_the_intent(make_proxy: ProxyFactory, smspva: Upstr
     assert smspva.emulator.orders == {}
 
 
-def test_a_young_order_is_left_to_its_purchase(make_proxy: ProxyFactory, smspva: Upstream) -> None:
-    """An order of a purchase that may still be in flight is never taken for an orphan."""
+def test_an_order_of_a_purchase_in_flight_is_left_to_it(
+    make_proxy: ProxyFactory, smspva: Upstream
+) -> None:
+    """An unheld order while another purchase of the pair is under way (its intent is young)
+    may be that purchase's: not refunded, and the old intent waits rather than being dropped
+    as "nothing bought". Once that purchase is gone, the order is the orphan's: refunded."""
     proxy = make_proxy(routing=RECONCILING)
+    answer = httpx.get(smspva.url + "/activation/number/RU/opt29", headers={"apikey": SMSPVA_KEY})
+    order_id = str(answer.json()["data"]["orderId"])
+    in_flight = crashed_purchase(proxy, "smspva", started_ago=1)
+    stale = crashed_purchase(proxy, "smspva")
+    time.sleep(1.0)  # several reconciler passes
+    assert not smspva.emulator.orders[order_id].refunded
+    assert stale in intents(proxy)
+    drop_intent(proxy, in_flight)  # that purchase ended without taking the order
+    wait_until(lambda: stale not in intents(proxy))
+    assert smspva.emulator.orders[order_id].refunded
+
+
+def test_an_order_is_not_aged_by_a_configured_lifetime(
+    make_proxy: ProxyFactory, smspva: Upstream
+) -> None:
+    """issue 12: with order_lifetime configured shorter than the upstream's, every orphan once
+    looked younger than a minute and its intent was dropped as "nothing bought"."""
+    proxy = make_proxy(routing=RECONCILING, providers={"smspva": {"order_lifetime": 30}})
     answer = httpx.get(smspva.url + "/activation/number/RU/opt29", headers={"apikey": SMSPVA_KEY})
     order_id = str(answer.json()["data"]["orderId"])
     crashed_purchase(proxy, "smspva")
     wait_until(lambda: intents(proxy) == [])
-    assert not smspva.emulator.orders[order_id].refunded
+    assert smspva.emulator.orders[order_id].refunded
+
+
+def drop_intent(proxy: Proxy, activation_id: str) -> None:
+    keys = Keys(proxy.settings.redis.key_prefix)
+    client = redis.Redis.from_url(proxy.settings.redis.url, decode_responses=True)
+    client.delete(keys.intent(int(activation_id)))
+    client.zrem(keys.intents(), activation_id)
+    client.close()
 
 
 def test_vak_intent_stays_and_is_reported(make_proxy: ProxyFactory, vaksms: Upstream) -> None:
@@ -137,8 +167,8 @@ def test_stalled_rental_is_adopted(make_proxy: ProxyFactory, smspva: Upstream) -
     assert proxy.call("pva", action="getRentStatus", id=rent_id).json()["message"] == (
         "STATUS_WAIT_CODE"
     )
-    # the client may now give it back as any other
-    assert proxy.call("pva", action="setRentStatus", id=rent_id, status=2).json() == {
+    # the client may now finish it as any other (SMSPVA cancels none with a refund)
+    assert proxy.call("pva", action="setRentStatus", id=rent_id, status=1).json() == {
         "status": "success"
     }
     assert order.deleted

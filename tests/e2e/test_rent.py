@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from proxy.emulators import OrderState
@@ -156,23 +157,34 @@ def test_alice_rents_longer_than_four_hours_on_smspva(proxy: Proxy, smspva: Upst
     assert next(iter(smspva.emulator.rent.orders.values())).days == 14
 
 
-def test_cancel_and_finish(proxy: Proxy, smspva: Upstream) -> None:
-    """Cancel refunds an unused SMSPVA rental; a second change says what happened already."""
+def test_smspva_rent_is_finished_not_cancelled(proxy: Proxy, smspva: Upstream) -> None:
+    """A cancel promises a refund (STATUS_CANCEL "canceled with a refund", seeds/002:819) that
+    SMSPVA gives only case by case (seeds/001:42-44): CANT_CANCEL (002:861), the rental
+    untouched; finishing it (1) deletes it upstream; a second change says it is over."""
     rent_id, phone, _ = rented(proxy)
     set_status = {"action": "setRentStatus", "id": rent_id}
-    assert proxy.call("pva", **set_status, status=2).json() == {"status": "success"}
-    assert pva_order(smspva, phone).refunded
-    assert message(proxy, "pva", action="getRentStatus", id=rent_id) == "STATUS_CANCEL"
-    assert message(proxy, "pva", **set_status, status=2) == "ALREADY_CANCEL"
-    assert message(proxy, "pva", **set_status, status=1) == "ALREADY_CANCEL"
-    finished, _, _ = rented(proxy)
-    assert proxy.call("pva", action="setRentStatus", id=finished, status=1).json() == {
-        "status": "success"
-    }
-    assert message(proxy, "pva", action="setRentStatus", id=finished, status=2) == (
-        "ALREADY_FINISH"
-    )
-    assert message(proxy, "pva", action="getRentStatus", id=finished) == "STATUS_FINISH"
+    assert message(proxy, "pva", **set_status, status=2) == "CANT_CANCEL"
+    order = pva_order(smspva, phone)
+    assert order.live and not order.deleted and smspva.emulator.requests["rent:delete"] == 0
+    assert message(proxy, "pva", action="getRentStatus", id=rent_id) == "STATUS_WAIT_CODE"
+    assert proxy.call("pva", **set_status, status=1).json() == {"status": "success"}
+    assert pva_order(smspva, phone).deleted
+    assert message(proxy, "pva", **set_status, status=2) == "ALREADY_FINISH"
+    assert message(proxy, "pva", **set_status, status=1) == "ALREADY_FINISH"
+    assert message(proxy, "pva", action="getRentStatus", id=rent_id) == "STATUS_FINISH"
+
+
+def test_cancel_on_vaksms(proxy: Proxy, vaksms: Upstream) -> None:
+    """VAK-SMS cancels a number before its code as it cancels an activation (setStatus=end,
+    seeds/003:1175, 1184-1186): a cancel there is one, and a second change says what happened
+    already."""
+    rent_id, phone, _ = rented(proxy, "vak")
+    set_status = {"action": "setRentStatus", "id": rent_id}
+    assert proxy.call("vak", **set_status, status=2).json() == {"status": "success"}
+    assert order_for(vaksms, phone).state is not OrderState.ACTIVE
+    assert message(proxy, "vak", action="getRentStatus", id=rent_id) == "STATUS_CANCEL"
+    assert message(proxy, "vak", **set_status, status=2) == "ALREADY_CANCEL"
+    assert message(proxy, "vak", **set_status, status=1) == "ALREADY_CANCEL"
 
 
 def test_no_cancel_after_an_unseen_sms(proxy: Proxy, instant: Upstream) -> None:
@@ -332,3 +344,107 @@ def test_prolong_that_timed_out_is_read_back(make_proxy: Any, smspva: Upstream) 
     assert body["status"] == "success", body
     assert rented_end(body) == pytest.approx(end + 7 * DAY, abs=2)
     assert pva_order(smspva, phone).days == 14
+
+
+def listed_orders(smspva: Upstream) -> dict[str, Any]:
+    """SMSPVA's own `orders` answer for our account (seeds/001:125-156), to alter and replay."""
+    query = {"method": "orders", "apikey": SMSPVA_KEY}
+    body: dict[str, Any] = httpx.get(f"{smspva.url}/api/rent.php", params=query).json()
+    return body
+
+
+def test_continue_asks_whether_smspva_prolongs(proxy: Proxy, smspva: Upstream) -> None:
+    """`canprolong` false (seeds/001:150) though the last 7 days have come: the number's life
+    cannot be extended, RENT_DIE (002:949), and nothing is prolonged or charged."""
+    rent_id, phone, _ = rented(proxy)
+    answer = listed_orders(smspva)
+    answer["data"][0]["canprolong"] = False
+    smspva.emulator.inject_error("rent:orders", status=200, body=answer, times=2)
+    before = smspva.emulator.balances[SMSPVA_KEY]
+    for action in ("continueRentNumber", "getContinueRentPriceNumber"):
+        assert message(proxy, "pva", action=action, id=rent_id, rent_time=4) == "RENT_DIE"
+    assert pva_order(smspva, phone).days == 7
+    assert smspva.emulator.requests["rent:prolong"] == 0
+    assert smspva.emulator.balances[SMSPVA_KEY] == before
+
+
+def test_continue_within_smspvas_own_limits(proxy: Proxy, smspva: Upstream) -> None:
+    """`canprolongmax` (days, seeds/001:151) and `canprolonguntil` (152) bound what may be
+    added: MAX_HOURS_EXCEED with `info.max` the hours they allow."""
+    rent_id, phone, _ = rented(proxy)
+    answer = listed_orders(smspva)
+    answer["data"][0]["canprolongmax"] = 3  # a week does not fit
+    smspva.emulator.inject_error("rent:orders", status=200, body=answer)
+    body = proxy.call("pva", action="continueRentNumber", id=rent_id, rent_time=4).json()
+    assert body == {"status": "error", "message": "MAX_HOURS_EXCEED", "info": {"max": 72}}
+    answer = listed_orders(smspva)
+    order = answer["data"][0]
+    order["canprolonguntil"] = order["until"] + 10 * 86400  # ten more days at most
+    smspva.emulator.inject_error("rent:orders", status=200, body=answer)
+    body = proxy.call("pva", action="getContinueRentPriceNumber", id=rent_id, rent_time=169).json()
+    assert body == {"status": "error", "message": "MAX_HOURS_EXCEED", "info": {"max": 240}}
+    assert pva_order(smspva, phone).days == 7
+    # SMSPVA's own listing, which allows it: prolonged
+    assert proxy.call("pva", action="continueRentNumber", id=rent_id).json()["status"] == (
+        "success"
+    )
+    assert pva_order(smspva, phone).days == 14
+
+
+def test_rent_price_shown_is_the_price_charged(proxy: Proxy, smspva: Upstream) -> None:
+    """Issue 12: alice rents from SMSPVA first, which sells a week for 4 hours. The listing
+    shows that week's price, not VAK-SMS's cheaper 4-hour rent; getRentNumber charges it, and
+    getContinueRentPriceNumber and continueRentNumber agree on the next week."""
+    smspva.emulator.rent.set_stock("opt29", "RU", 5, price_day="1.50")
+    shown = proxy.call("alice", action="getRentServicesAndCountries", rent_time=4).json()
+    assert shown["services"]["tg"]["cost"] == 10.5  # 7 days x 1.50, VAK's price is lower
+    before = smspva.emulator.balances[SMSPVA_KEY]
+    rent_id, _, _ = rented(proxy, "alice", rent_time=4)
+    assert before - smspva.emulator.balances[SMSPVA_KEY] == Decimal("10.5")
+    price = proxy.call("alice", action="getContinueRentPriceNumber", id=rent_id).json()
+    assert price["price"] == 10.5
+    before = smspva.emulator.balances[SMSPVA_KEY]
+    assert proxy.call("alice", action="continueRentNumber", id=rent_id).json()["status"] == (
+        "success"
+    )
+    assert before - smspva.emulator.balances[SMSPVA_KEY] == Decimal("10.5")
+
+
+def test_an_operator_orders_the_providers_as_a_rent_does(proxy: Proxy, smspva: Upstream) -> None:
+    """bob rents from VAK-SMS first; asked for `aiva`, which only SMSPVA carries, getRentNumber
+    tries SMSPVA first (seeds/004:134), so the listing shows SMSPVA's week (bob's markup 10 %)."""
+    smspva.emulator.rent.set_stock("opt29", "RU", 5, price_day="1.50")
+    plain = proxy.call("bob", action="getRentServicesAndCountries").json()
+    assert plain["services"]["tg"]["cost"] < 11.55  # VAK-SMS's 4-hour rent
+    aiva = proxy.call("bob", action="getRentServicesAndCountries", operator="aiva").json()
+    assert aiva["services"]["tg"] == {"cost": 11.55, "quant": plain["services"]["tg"]["quant"]}
+
+
+def vak_rent_listing(cost: float, quantity: int = 5) -> dict[str, Any]:
+    """getCountNumbersList&rent=True as the VAK-SMS libraries read it (vaksms 2.0 client.py
+    get_count_number_list, models/services.py)."""
+    item = {"name": "Telegram", "icon": "", "info": "", "cost": cost, "rent": True,
+            "quantity": quantity, "private": False}  # fmt: skip
+    return {"tg": [item]}
+
+
+def test_vaksms_rent_is_priced_as_a_rent(proxy: Proxy, vaksms: Upstream) -> None:
+    """VAK-SMS's 4-hour rent at its own price (getCountNumbersList with rent=True), not the
+    activation's: 80 RUB shown as 0.80 USD where the activation costs something else."""
+    assert vaksms.emulator.price("tg", "ru") != Decimal(80)
+    vaksms.emulator.inject_error("getCountNumbersList", status=200, body=vak_rent_listing(80.0))
+    body = proxy.call("vak", action="getRentServicesAndCountries").json()
+    assert body["services"] == {"tg": {"cost": 0.8, "quant": 5}}
+    assert vaksms.emulator.requests["getCountNumbersList"] == 1
+
+
+def test_no_rent_price_no_offer(proxy: Proxy, smspva: Upstream, vaksms: Upstream) -> None:
+    """Where VAK-SMS gives no rent price, none is made up from its activation price: alone it
+    answers SERVER_ERROR; tried first (bob), the services it would sell are left out, as what
+    they would cost is unknown."""
+    smspva.emulator.rent.set_stock("opt29", "RU", 5, price_day="1.50")
+    vaksms.emulator.inject_error("getCountNumbersList", status=503, times=2)
+    body = proxy.call("vak", action="getRentServicesAndCountries").json()
+    assert body == {"status": "error", "message": "SERVER_ERROR"}
+    body = proxy.call("bob", action="getRentServicesAndCountries").json()
+    assert "tg" not in body.get("services", {})

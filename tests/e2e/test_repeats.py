@@ -64,6 +64,10 @@ def test_extra_activation(proxy: Proxy, vaksms: Upstream) -> None:
     assert word == "ACCESS_NUMBER" and child_phone == phone and int(child) > parent
     deliver(vaksms, phone, "6262")
     assert proxy.text("vak", action="getStatus", id=child) == "STATUS_OK:6262"
+    # the new order lists its own codes: a retry there is answered by its next SMS, same code
+    assert proxy.text("vak", action="setStatus", id=child, status=3) == "ACCESS_RETRY_GET"
+    deliver(vaksms, phone, "6262")
+    assert proxy.text("vak", action="getStatus", id=child) == "STATUS_OK:6262"
 
 
 def test_extra_activation_refusals(proxy: Proxy, smspva: Upstream) -> None:
@@ -98,3 +102,30 @@ def test_a_client_library_buys_a_multi_service_number(proxy: Proxy, vaksms: Upst
     listing = api.getMultiServiceNumber(service="wa,vi", country=0)
     assert listing[0]["phone"] == listing[1]["phone"]
     assert order_for(vaksms, listing[0]["phone"])
+
+
+def test_multi_service_number_by_operator(proxy: Proxy, vaksms: Upstream) -> None:
+    """`operator` (seeds/002:273, 004:171) reaches VAK-SMS's getNumber (seeds/003:863) in its
+    own spelling: the official module's call, and Ukraine's `life`, VAK's `lifecell` (003:421).
+    One no provider carries gets the first suitable operator, as getNumber (seeds/004:134)."""
+    from smsactivate.api import SMSActivateAPI
+
+    api = SMSActivateAPI("vak-only-key")
+    api._SMSActivateAPI__api_url = proxy.endpoint
+    listing = api.getMultiServiceNumber(service="wa,vi", operator="mts", country=0)
+    assert [order_for(vaksms, e["phone"]).operator for e in listing] == ["mts", "mts"]
+    ukraine = proxy.call(
+        "vak", action="getMultiServiceNumber", multiService="wa,vi", country=1, operator="life"
+    ).json()
+    assert order_for(vaksms, ukraine[0]["phone"]).operator == "lifecell"
+    anyone = proxy.call(
+        "vak", action="getMultiServiceNumber", multiService="wa,vi", country=0, operator="aiva"
+    ).json()
+    assert anyone[0]["phone"] == anyone[1]["phone"]
+    assert order_for(vaksms, anyone[0]["phone"]).operator is None
+    # VAK-SMS refusing the operator (noOperator, seeds/003:1216): bought without one
+    vaksms.emulator.inject_error("getNumber", status=200, body={"error": "noOperator"})
+    again = proxy.call(
+        "vak", action="getMultiServiceNumber", multiService="wa,vi", country=0, operator="mts"
+    ).json()
+    assert order_for(vaksms, again[0]["phone"]).operator is None

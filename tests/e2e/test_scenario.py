@@ -1,5 +1,6 @@
 """The routing issue's "done when": the cheaper provider runs out of stock, then fails, then
-comes back; clients keep getting numbers, nobody pays twice, unused numbers are refunded."""
+comes back; clients keep getting numbers (but for purchases whose outcome VAK-SMS left unknown),
+nobody pays twice, unused numbers are refunded."""
 
 from __future__ import annotations
 
@@ -36,9 +37,12 @@ def test_cheaper_provider_out_failing_and_back(
 
     vaksms.emulator.set_stock("tg", "ru", 50, price=Decimal("30"))
     vaksms.emulator.inject_error("getNumber", status=503, times=2)
-    for _ in range(3):
-        buy()  # failing: two purchase failures rest it (its polls still succeed meanwhile)
-    assert served[5:] == ["smspva"] * 3
+    for _ in range(2):
+        # failing: a 5xx may come after VAK-SMS sold, and VAK lists no orders, so nothing is
+        # bought elsewhere (the client could pay twice): ERROR_SQL, the intent kept and reported
+        assert proxy.text("alice", action="getNumber", service="tg", country=0) == "ERROR_SQL"
+    buy()  # two purchase failures rest it (its polls still succeed meanwhile): SMSPVA serves
+    assert served[5:] == ["smspva"]
     assert vaksms.emulator.requests["getNumber"] == 3 + 2 + 2  # not asked while resting
     # back: once its breaker has closed again (the poller's polls are the probes), it sells
     deadline = time.monotonic() + 5
@@ -51,7 +55,7 @@ def test_cheaper_provider_out_failing_and_back(
     assert served[-1] == "vaksms"
 
     # nobody paid twice: one upstream order per number a client got
-    assert len(smspva.emulator.orders) + len(vaksms.emulator.orders) == len(served) == 9
+    assert len(smspva.emulator.orders) + len(vaksms.emulator.orders) == len(served) == 7
 
     # unused numbers are given back for a refund by the poller, then recorded as cancelled (the
     # upstream's refund comes first, our record a moment after it)

@@ -269,3 +269,58 @@ class TestCallActions:
     def test_bad_key_first(self, proxy: Proxy) -> None:
         for action in ("getIncomingCallStatus", "createTaskForCall", "getOutgoingCalls"):
             assert proxy.text("nobody", action=action) == "BAD_KEY"
+
+
+class TestFullSms:
+    """getFullSms (seeds/002:1144-1162): the SMS's whole text, as `FULL_SMS:<text>`, the word
+    SMS-Activate's libraries read (smsactivate api.py; the Java library seed 002 documents)."""
+
+    def test_whole_text_of_each_sms(self, proxy: Proxy, smspva: Upstream) -> None:
+        """The text as the upstream gave it (SMSPVA `fullText`, seeds/000:83); while none, or
+        no further one after setStatus 3, has come: STATUS_WAIT_CODE; cancelled: STATUS_CANCEL."""
+        activation_id, phone = proxy.buy("pva")
+        assert proxy.text("pva", action="getFullSms", id=activation_id) == "STATUS_WAIT_CODE"
+        order = order_for(smspva, phone)
+        smspva.emulator.deliver_sms(order.order_id, "4242", "Telegram code: 4242. Keep it secret")
+        time.sleep(0.03)
+        assert proxy.text("pva", action="getFullSms", id=activation_id) == (
+            "FULL_SMS:Telegram code: 4242. Keep it secret"
+        )
+        assert proxy.text("pva", action="getStatus", id=activation_id) == "STATUS_OK:4242"
+        assert proxy.text("pva", action="setStatus", id=activation_id, status=3) == (
+            "ACCESS_RETRY_GET"
+        )
+        assert proxy.text("pva", action="getFullSms", id=activation_id) == "STATUS_WAIT_CODE"
+        smspva.emulator.deliver_sms(order.order_id, "5353", "Telegram code: 5353")
+        time.sleep(0.03)
+        assert proxy.text("pva", action="getFullSms", id=activation_id) == (
+            "FULL_SMS:Telegram code: 5353"
+        )
+        cancelled, _ = proxy.buy("pva")
+        assert proxy.text("pva", action="setStatus", id=cancelled, status=8) == "ACCESS_CANCEL"
+        assert proxy.text("pva", action="getFullSms", id=cancelled) == "STATUS_CANCEL"
+
+    def test_code_only_upstream_and_unknown_ids(self, proxy: Proxy, vaksms: Upstream) -> None:
+        """VAK-SMS gives the code alone (seeds/003:1199-1205): that is the whole text known.
+        Unknown or another tenant's ids: NO_ACTIVATION, as getStatus."""
+        activation_id, phone = proxy.buy("vak")
+        deliver(vaksms, phone, "6161")
+        assert proxy.text("vak", action="getFullSms", id=activation_id) == "FULL_SMS:6161"
+        assert proxy.text("alice", action="getFullSms", id=activation_id) == "NO_ACTIVATION"
+        assert proxy.text("vak", action="getFullSms", id="x") == "NO_ACTIVATION"
+        assert proxy.text("vak", action="getfullsms", id=999_999_999) == "NO_ACTIVATION"
+
+    def test_official_module(self, proxy: Proxy, smspva: Upstream) -> None:
+        """The official module's getFullSms (api.py) sends `id` and reads the answer back."""
+        from smsactivate.api import SMSActivateAPI
+
+        sa = SMSActivateAPI("pva-only-key")
+        sa._SMSActivateAPI__api_url = proxy.endpoint
+        activation_id, phone = proxy.buy("pva")
+        smspva.emulator.deliver_sms(order_for(smspva, phone).order_id, "7777", "Code 7777")
+        time.sleep(0.03)
+        assert sa.getFullSms(activation_id) == "FULL_SMS:Code 7777"
+        assert sa.getFullSms(999_999_999) == {
+            "error": "NO_ACTIVATION",
+            "message": "The specified activation id does not exist",
+        }
