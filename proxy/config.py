@@ -42,6 +42,20 @@ class ConfigError(ValueError):
 class ServerSettings:
     host: str = "0.0.0.0"
     port: int = 8080
+    # The largest request body read (a form POST); larger ones are answered BAD_ACTION unread.
+    max_body_bytes: int = 65_536
+    # The most query/form parameters one request may carry (the widest action takes about 15).
+    max_params: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """The operator endpoints (/health/upstreams, /metrics): on their own address when `port`
+    is set, and/or behind `token` (an `Authorization: Bearer` header)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: served on the client port, guarded by `token` when one is set
+    token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +202,7 @@ class Settings:
     mapping: MappingSettings = MappingSettings()
     routing: RoutingSettings = RoutingSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    admin: AdminSettings = AdminSettings()
 
 
 def hash_key(key: str) -> bytes:
@@ -246,6 +261,7 @@ def _set_path(node: Any, path: list[str], value: Any) -> None:
 def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
     """Validate a parsed config into typed settings."""
     server = _section(raw, "server")
+    admin = _section(raw, "admin")
     redis = _section(raw, "redis")
     money = _section(raw, "money")
     logging = _section(raw, "logging")
@@ -266,7 +282,15 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
         raise ConfigError("two tenants share one api key")
     return Settings(
         server=ServerSettings(
-            host=str(server.get("host", "0.0.0.0")), port=int(server.get("port", 8080))
+            host=str(server.get("host", "0.0.0.0")),
+            port=int(server.get("port", 8080)),
+            max_body_bytes=int(server.get("max_body_bytes", 65_536)),
+            max_params=int(server.get("max_params", 64)),
+        ),
+        admin=AdminSettings(
+            host=str(admin.get("host", "127.0.0.1")),
+            port=int(admin.get("port", 0)),
+            token=str(admin.get("token", "")),
         ),
         redis=RedisSettings(
             url=str(redis.get("url", "")),
