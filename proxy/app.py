@@ -8,9 +8,11 @@ import dataclasses
 import gc
 import json
 import random
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, TypedDict
 from urllib.parse import parse_qsl
 
@@ -18,17 +20,20 @@ import httpx
 import redis.asyncio as aioredis
 import structlog
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from proxy.actions import Context, Trace, perform
+from proxy.admin import Shared, SharedState, publishing, require_token
 from proxy.catalog.cache import OfferCache
 from proxy.catalog.offers import Catalogs
-from proxy.config import ConfigError, Settings
+from proxy.config import ConfigError, ServerSettings, Settings
 from proxy.dispatch import Dispatcher
 from proxy.health.breaker import Health
 from proxy.health.guard import GuardedProvider
+from proxy.logging import clip
 from proxy.mapping import (
     CodeMap,
     OperatorMap,
@@ -42,7 +47,12 @@ from proxy.money import Money
 from proxy.poller import Poller
 from proxy.protocol import answers
 from proxy.protocol.answers import Answer
-from proxy.protocol.requests import ProtocolError, Request as ProtocolRequest, parse_request
+from proxy.protocol.requests import (
+    ProtocolError,
+    Request as ProtocolRequest,
+    number,
+    parse_request,
+)
 from proxy.protocol.words import Word
 from proxy.providers import build_provider
 from proxy.providers.http import make_client
@@ -70,7 +80,8 @@ class State(TypedDict):
 
 
 def create_app(settings: Settings) -> Starlette:
-    """The smsproxy ASGI app for `settings`."""
+    """The smsproxy ASGI app for `settings`; ConfigError when they cannot work (check_settings)."""
+    check_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -91,7 +102,7 @@ def create_app(settings: Settings) -> Starlette:
         warming: asyncio.Task[None] | None = None
         cache: RecordCache | None = None
         state: State | None = None
-        polling: asyncio.Task[None] | None = None
+        poller: Poller | None = None
         try:
             state = build_state(settings, redis, client)
             # What exists now lives as long as the app: kept out of the cyclic collector's
@@ -109,7 +120,7 @@ def create_app(settings: Settings) -> Starlette:
                 sender = Sender(ctx.notifier.outbox, hooks, secrets, ctx.metrics,
                                 settings.webhooks.private_targets)  # fmt: skip
                 poller = Poller(ctx, settings.providers, sender)
-                polling = asyncio.create_task(poller.run())
+                poller.start()
             if settings.catalog.warm:
                 warming = asyncio.create_task(
                     state["ctx"].catalogs.keep_warm(settings.catalog.warm)
@@ -120,36 +131,66 @@ def create_app(settings: Settings) -> Starlette:
             # SIGKILL (after 30 s by default) must not be what ends a replica, and a step that
             # overstays is named in the log.
             left = Deadline(SHUTDOWN_SECONDS)
-            for name, task in (("catalog_warming", warming), ("poller", polling)):
-                if task is not None:
-                    task.cancel()
-                    await bounded(name, task, left())
+            # A background task is not waited on for long: a cancellation it ignores (redis-py
+            # 8 on Python 3.11, see connect_redis) leaves it behind, its Redis pool closed.
+            if warming is not None:
+                warming.cancel()
+                await bounded("catalog_warming", warming, min(TASK_SECONDS, left()))
+            if poller is not None:
+                await bounded("poller", poller.stop(), left())  # 3.5 s at most: Poller.stop
             if state is not None:
                 await bounded("store_drain", state["ctx"].store.drain(), left())
                 drains = [p.drain() for p in state["ctx"].providers.values()
                           if isinstance(p, GuardedProvider)]  # fmt: skip
                 await bounded("health_drains", asyncio.gather(*drains), left())
             if cache is not None:
-                await bounded("record_cache", cache.stop(), left())
+                await bounded("record_cache", cache.stop(), min(TASK_SECONDS, left()))
             await bounded("upstream_client", client.aclose(), left())
             await bounded("webhook_client", hooks.aclose(), left())
             await bounded("redis_client", redis.aclose(close_connection_pool=True), left())
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop, max(1.0, left()))
 
-    return Starlette(
+    # The operator endpoints: on the admin app alone when [admin] port is set (404 here),
+    # else here, behind [admin] token when one is set.
+    admin = settings.admin
+    shared = Shared()
+    app = Starlette(
         routes=[
-            Route(HANDLER_PATH, handler_api, methods=["GET", "POST"]),
+            Route(
+                HANDLER_PATH, partial(handler_api, limits=settings.server), methods=["GET", "POST"]
+            ),
             Route("/health/live", health_live, methods=["GET"]),
             Route("/health/ready", health_ready, methods=["GET"]),
-            Route("/health/upstreams", health_upstreams, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *([] if admin.port else operator_routes(admin.token)),
         ],
-        lifespan=lifespan,
+        lifespan=publishing(lifespan, shared),
+    )
+    app.state.shared = shared
+    return app
+
+
+def operator_routes(token: str) -> list[Route]:
+    """What shows the operator's data (upstream balances, errors, traffic), behind `token`."""
+    return [
+        Route("/health/upstreams", require_token(health_upstreams, token), methods=["GET"]),
+        Route("/metrics", require_token(metrics_endpoint, token), methods=["GET"]),
+    ]
+
+
+def create_admin_app(settings: Settings, app: Starlette) -> Starlette:
+    """The operator endpoints for [admin] host:port, over the state of `app` (the client app
+    from `create_app`, served in the same event loop): no lifespan of its own, 503 while
+    `app` is not running."""
+    shared: Shared = app.state.shared
+    return Starlette(
+        routes=operator_routes(settings.admin.token),
+        middleware=[Middleware(SharedState, shared=shared)],
     )
 
 
 SHUTDOWN_SECONDS = 20.0
+TASK_SECONDS = 2.0  # the most a background task's end is waited for
 
 
 class Deadline:
@@ -182,12 +223,20 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         shutdown_log.warning("shutdown_step_failed_late", exc_info=error)
 
 
+# redis-py 8 gives connections a socket_timeout (5 s; none before 8) and then sends each
+# command under asyncio.wait_for, which on Python 3.11 loses a cancellation that comes as the
+# write completes (CPython gh-86296, fixed in 3.12): the cancelled task runs on. Under uvloop
+# that was a quarter of cancellations, and a stop waited 20 s for the poller (issue 14).
+# On 3.11 then, no socket timeout, as before redis-py 8.
+SOCKET_TIMEOUT: dict[str, Any] = {"socket_timeout": None} if sys.version_info < (3, 12) else {}
+
+
 def connect_redis(url: str, max_connections: int = 64) -> aioredis.Redis:
     """A client whose pool waits for a free connection instead of failing under bursts
     (a catalog request reads many entries at once)."""
     pool = aioredis.BlockingConnectionPool.from_url(
         url, decode_responses=True, max_connections=max_connections, timeout=10,
-        health_check_interval=30,
+        health_check_interval=30, **SOCKET_TIMEOUT,
     )  # fmt: skip
     pack_with_hiredis(pool)
     return aioredis.Redis(connection_pool=pool)
@@ -202,6 +251,16 @@ def load_maps(settings: Settings) -> tuple[CodeMap, OperatorMap]:
     except ValueError as exc:
         raise ConfigError(f"mapping: {exc}") from exc
     return codes, operators
+
+
+def check_settings(settings: Settings) -> None:
+    """What the settings cannot say alone: a rate for every currency in use, mapping pairs the
+    tables take. Checked before serving, so that a failure is a ConfigError (one line, exit 2),
+    not an error inside the server's startup."""
+    money = Money(settings.money.currency, settings.money.rates)
+    money.check([*(p.currency for p in settings.providers.values()),
+                 *(t.currency for t in settings.tenants)])  # fmt: skip
+    load_maps(settings)
 
 
 def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncClient) -> State:
@@ -247,25 +306,72 @@ def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncCl
     return State(ctx=ctx, tenants=Tenants(settings.tenants), redis=redis)
 
 
-async def read_params(request: Request) -> dict[str, str]:
-    """Query string, overlaid by a form (or flat JSON) body when a POST carries one."""
-    params = dict(request.query_params)
+class Oversized(ProtocolError):
+    """A request over `[server]` limits (body bytes, parameter count): BAD_ACTION, before any
+    authentication or parsing. `unread`: the body was left unread, so the connection closes
+    after the answer instead of reading the rest of it."""
+
+    def __init__(self, detail: str, *, unread: bool = False) -> None:
+        super().__init__(Word.BAD_ACTION, detail)
+        self.detail = detail
+        self.unread = unread
+
+
+DEFAULT_LIMITS = ServerSettings()
+
+
+async def read_params(request: Request, limits: ServerSettings = DEFAULT_LIMITS) -> dict[str, str]:
+    """Query string, overlaid by a form (or flat JSON) body when a POST carries one: at most
+    `limits.max_params` parameters in all (counted before any is decoded) and
+    `limits.max_body_bytes` of query string and of body (read chunk by chunk), else Oversized."""
+    query_string: bytes = request.scope["query_string"]
+    if len(query_string) > limits.max_body_bytes:
+        raise Oversized(f"query string over {limits.max_body_bytes} bytes")
+    query = _fields(query_string.decode("latin-1"), limits.max_params)
+    params = dict(query)
     if request.method != "POST":
         return params
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await request.body()
+    body = await read_body(request, limits.max_body_bytes)
     if not body:
         return params
+    room = limits.max_params - len(query)
     if content_type == "application/x-www-form-urlencoded":
-        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        params.update(_fields(body.decode("utf-8", "replace"), room))
     elif content_type == "application/json":
         try:
             decoded = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return params
         if isinstance(decoded, dict):
+            if len(decoded) > room:
+                raise Oversized(f"more than {limits.max_params} parameters")
             params.update({str(k): str(v) for k, v in decoded.items() if v is not None})
     return params
+
+
+def _fields(text: str, most: int) -> list[tuple[str, str]]:
+    """`a=1&b=2` as pairs; Oversized past `most` fields (parse_qsl counts the `&` first)."""
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=most)
+    except ValueError:
+        raise Oversized(f"more than {most} parameters") from None
+
+
+async def read_body(request: Request, most: int) -> bytes:
+    """The body, never more than `most` bytes of it held: a larger declared length is refused
+    unread, and a chunked one is given up at the chunk that would pass the limit."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        length = number(declared)
+        if length is None or length > most:
+            raise Oversized(f"body over {most} bytes", unread=True)
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > most:
+            raise Oversized(f"body over {most} bytes", unread=True)
+        body += chunk
+    return bytes(body)
 
 
 def render(answer: Answer) -> Response:
@@ -282,19 +388,22 @@ def _request_id() -> str:
     return f"{random.getrandbits(64):016x}"
 
 
-async def handler_api(request: Request) -> Response:
-    """The SMS-Activate endpoint; logs one canonical line per request."""
+async def handler_api(request: Request, limits: ServerSettings = DEFAULT_LIMITS) -> Response:
+    """The SMS-Activate endpoint; logs one canonical line per request (the client's own values
+    in it clipped: proxy.logging.clip)."""
     started = time.perf_counter()
     state: Any = request.state
     ctx: Context = state.ctx
     tenants: Tenants = state.tenants
-    request_id = request.headers.get("x-request-id") or _request_id()
+    request_id = clip(request.headers.get("x-request-id")) or _request_id()
     trace = Trace()
     action = tenant_name = None
     parsed: ProtocolRequest | None = None
+    refused: dict[str, str] = {}  # why a request over the limits was refused, for the log
+    close = False
     try:
-        params = await read_params(request)
-        action = params.get("action")
+        params = await read_params(request, limits)
+        action = clip(params.get("action"))
         tenant = tenants.authenticate(params.get("api_key"))
         if tenant is None:
             answer = answers.word(Word.BAD_KEY)
@@ -302,8 +411,15 @@ async def handler_api(request: Request) -> Response:
             tenant_name = tenant.name
             parsed = parse_request(params)
             answer = await perform(ctx, tenant, parsed, trace)
+    except Oversized as exc:
+        answer = answers.word(exc.word)
+        refused, close = {"refused": exc.detail}, exc.unread
     except ProtocolError as exc:
         answer = answers.word(exc.word)
+    except ClientDisconnect:
+        # Gone before its body was read: nobody to answer, and nothing went wrong here.
+        answer = answers.word(Word.BAD_ACTION)
+        refused = {"refused": "client disconnected"}
     except StoreError as exc:
         log.error("store_failed", error=str(exc))
         answer = answers.word(Word.ERROR_SQL)
@@ -322,8 +438,12 @@ async def handler_api(request: Request) -> Response:
         provider=trace.provider,
         answer=answer.word,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        **refused,
     )
-    return render(answer)
+    response = render(answer)
+    if close:
+        response.headers["connection"] = "close"  # uvicorn then stops reading the body
+    return response
 
 
 async def health_live(request: Request) -> Response:

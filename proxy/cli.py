@@ -17,11 +17,18 @@ import httpx
 import structlog
 
 from proxy import __version__
-from proxy.app import HANDLER_PATH, create_app, load_maps
+from proxy.app import HANDLER_PATH, create_admin_app, create_app, load_maps
 from proxy.config import ConfigError, Settings, load_settings, settings_from_dict
 from proxy.logging import configure_logging
 from proxy.mapping.report import unmapped_json, unmapped_report
-from proxy.serving import free_port, make_server, run, serve_until_signalled
+from proxy.serving import (
+    CannotListen,
+    Server,
+    free_port,
+    make_server,
+    run,
+    serve_until_signalled,
+)
 
 DEMO_KEY = "demo"
 EMULATOR_KEY = "emulator-key"
@@ -34,7 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.run(args)
     except ConfigError as exc:
-        print(f"smsproxy: configuration error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"smsproxy: configuration error: {message}", file=sys.stderr)
+        return 2
+    except CannotListen as exc:  # bound before anything starts (proxy.serving.listen)
+        print(f"smsproxy: {exc} (choose another port: {exc.hint})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -59,7 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=run_demo)
 
     providers = commands.add_parser("providers", help="each provider's health, from a proxy")
-    providers.add_argument("--url", default="http://127.0.0.1:8080", help="a running smsproxy")
+    providers.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080",
+        help="a running smsproxy (its [admin] address when it has an admin port)",
+    )
+    providers.add_argument(
+        "--token",
+        default=os.environ.get("SMSPROXY_ADMIN__TOKEN", ""),
+        help="its [admin] token (default: $SMSPROXY_ADMIN__TOKEN)",
+    )
     providers.add_argument("--json", action="store_true", help="as one JSON object")
     providers.set_defaults(run=run_providers)
 
@@ -131,8 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_providers(args: argparse.Namespace) -> int:
     """The /health/upstreams table in the terminal."""
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     try:
-        response = httpx.get(args.url.rstrip("/") + "/health/upstreams", timeout=10)
+        response = httpx.get(args.url.rstrip("/") + "/health/upstreams", headers=headers,
+                             timeout=10)  # fmt: skip
+        if response.status_code in (401, 404):
+            hint = "--token" if response.status_code == 401 else "the [admin] address as --url"
+            raise ValueError(f"HTTP {response.status_code} (give {hint})")
         health = response.json()
     except (httpx.HTTPError, ValueError) as exc:
         print(f"smsproxy: cannot read {args.url}/health/upstreams: {exc}", file=sys.stderr)
@@ -174,9 +199,54 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.logging.format, settings.logging.level)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    server = make_server(create_app(settings), host, port, access_log=False)
-    run(serve_until_signalled([server]))
+    try:
+        servers = proxy_servers(settings, host, port)
+    except CannotListen as exc:
+        exc.hint = "--port" if exc.port == port else "[admin] port"
+        raise
+    log_start(settings, host, port, args.config)
+    if not settings.admin.port and not settings.admin.token:
+        structlog.get_logger("admin").warning(
+            "operator_endpoints_open",
+            paths=["/health/upstreams", "/metrics"],
+            hint="they show upstream balances to anyone reaching this port: "
+            "set [admin] port (own address) or [admin] token",
+        )
+    run(serve_until_signalled(servers))
     return 0
+
+
+def log_start(settings: Settings, host: str, port: int, config: Path | None) -> None:
+    """One line for what this server is (where it listens, its upstreams, how many clients),
+    and a warning when it can serve nobody."""
+    log = structlog.get_logger("serve")
+    address = f"[{host}]" if ":" in host else host
+    log.info(
+        "serving",
+        listen=f"http://{address}:{port}",
+        config=str(config) if config else None,
+        providers={name: provider.kind for name, provider in settings.providers.items()},
+        tenants=len(settings.tenants),
+    )
+    if not settings.tenants:
+        log.warning("no_tenants", hint="every request is answered BAD_KEY: add [[tenants]]")
+    if not settings.providers:
+        log.warning("no_providers", hint="no number can be bought: add [providers.<name>]")
+
+
+def proxy_servers(settings: Settings, host: str, port: int) -> list[Server]:
+    """The proxy on host:port and, when [admin] port is set, its operator endpoints on
+    [admin] host:port: two servers for one event loop, sharing one state."""
+    app = create_app(settings)
+    servers = [make_server(app, host, port, access_log=False)]
+    admin = settings.admin
+    if admin.port:
+        admin_app = create_admin_app(settings, app)
+        servers.append(make_server(admin_app, admin.host, admin.port, lifespan="off"))
+        structlog.get_logger("admin").info(
+            "operator_endpoints", url=f"http://{admin.host}:{admin.port}", token=bool(admin.token)
+        )
+    return servers
 
 
 def build_emulator(provider: str, api_key: str, balance: Decimal, sms_delay: float) -> Any:
@@ -284,7 +354,7 @@ async def _demo(port: int, sms_delay: float, data_dir: Path) -> None:
         servers.append(make_server(emulator.app, host, emulator_port))
     urls = {name: f"http://{host}:{p}" for name, p in ports.items()}
     settings = demo_settings(urls["smspva"], urls["vaksms"], data_dir)
-    servers.append(make_server(create_app(settings), host, port))
+    servers.extend(proxy_servers(settings, host, port))
     running = asyncio.create_task(serve_until_signalled(servers))
     # uvicorn offers no start event to await, so look every 50 ms.
     while not all(server.started for server in servers) and not running.done():  # noqa: ASYNC110

@@ -2,22 +2,60 @@
 
 Every setting can come from the environment: `SMSPROXY_<SECTION>__<KEY>` sets `[section] key`,
 path segments separated by a double underscore, list items by their index
-(`SMSPROXY_PROVIDERS__SMSPVA__API_KEY=...`, `SMSPROXY_TENANTS__0__KEY=...`). Values are read as
-TOML literals when they parse as one (numbers, booleans, arrays), else as plain strings.
+(`SMSPROXY_PROVIDERS__SMSPVA__API_KEY=...`, `SMSPROXY_TENANTS__0__KEY=...`). A value written as a
+TOML array, inline table or quoted string is read as one (`["a", "b"]`, `{ RUB = "0.011" }`);
+any other value is text, read as the type of the setting it sets: a number as a number, a
+boolean as one of ENV_TRUE / ENV_FALSE in any case, a string as it is.
+
+Reading is strict: an unknown key (the nearest known one is suggested), a value of the wrong type
+or outside its choices is a ConfigError naming the key's path and the value given. pydantic does
+the validation. The settings the rest of the code sees are the frozen dataclasses below, which
+also hold the defaults: pydantic validates the file straight into those whose shape is the
+file's, and through the input models at the end (_ProviderInput, _TenantInput, _KindMapping)
+where the typed form is derived (a provider's name and per-kind defaults, a tenant's key hash,
+mapping country ids).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
+import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
+
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 ENV_PREFIX = "SMSPROXY_"
+# What a boolean setting accepts from the environment, in any case (a TOML file: true, false).
+ENV_TRUE = ("1", "true", "yes", "on")
+ENV_FALSE = ("0", "false", "no", "off")
 PROVIDER_KINDS = ("smspva", "vaksms")
 DEFAULT_BASE_URLS = {"smspva": "https://api.smspva.com", "vaksms": "https://vak-sms.ru"}
 # seeds/000:12, every URL in seeds/001 and smspva-sdk's _contracts.json: the rental API is on the
@@ -32,20 +70,154 @@ DEFAULT_ORDER_LIFETIMES = {"smspva": 600.0, "vaksms": 1200.0}
 DEFAULT_RATE_LIMITS = {"smspva": 50.0, "vaksms": 20.0}
 # seeds/000:18, 382: block before 580 s (we act at 560 s); VAK's window less 40 s likewise.
 DEFAULT_REFUND_AFTER = {"smspva": 560.0, "vaksms": 1160.0}
+STRATEGIES = ("priority", "cheapest", "success_rate", "weighted")
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Values of these keys are never repeated in an error message.
+SECRET_KEYS = frozenset({"api_key", "key", "token", "webhook_secret"})
 
 
 class ConfigError(ValueError):
-    """The configuration is incomplete or contradictory; the message says where."""
+    """The configuration is incomplete or contradictory; the message (one line) says where."""
+
+
+class EnvText(str):
+    """The text of an SMSPROXY_* variable, read by the type of the setting it sets."""
+
+    variable: str
+
+    def __new__(cls, text: str, variable: str) -> EnvText:
+        self = super().__new__(cls, text)
+        self.variable = variable
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Value types: strict for TOML values (no "8080" for a number, no 1 for a boolean), the
+# environment's text read as the setting's type.
+
+
+def _from_env(parse: Callable[[str], Any]) -> BeforeValidator:
+    """Environment text parsed for the setting's type; left as it is when it does not parse,
+    for the type's own error to name it."""
+
+    def read(value: Any) -> Any:
+        if isinstance(value, EnvText):
+            try:
+                return parse(value.strip())
+            except ValueError:
+                return value
+        return value
+
+    return BeforeValidator(read)
+
+
+INTEGER = re.compile(r"[+-]?[0-9]+")
+DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _env_int(text: str) -> int:
+    """ASCII digits only (int() also takes "1_000" and other scripts' digits)."""
+    if not INTEGER.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _env_float(text: str) -> float:
+    if not DECIMAL.fullmatch(text):
+        raise ValueError(text)
+    return float(text)
+
+
+def _env_bool(text: str) -> bool:
+    word = text.lower()
+    if word in ENV_TRUE or word in ENV_FALSE:
+        return word in ENV_TRUE
+    raise ValueError(text)
+
+
+def _did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _one_of(*choices: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise PydanticCustomError(
+                "choice",
+                "expected one of {choices}{hint}",
+                {"choices": ", ".join(choices), "hint": _did_you_mean(value, choices)},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise PydanticCustomError("decimal_type", "expected a number or a numeric string")
+    text = str(value).strip()
+    if isinstance(value, str) and not DECIMAL.fullmatch(text):
+        raise PydanticCustomError("decimal_parsing", "expected a number")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise PydanticCustomError("decimal_parsing", "expected a number") from None
+    if not number.is_finite():
+        raise PydanticCustomError("finite_number", "expected a finite number")
+    return number
+
+
+def _path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value:
+        raise PydanticCustomError("path_type", "expected a path (a string)")
+    return Path(value)
+
+
+def _country_id(value: Any) -> int:
+    """A country id as a table key: TOML keys are strings ("16")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and INTEGER.fullmatch(value.strip()):
+        return int(value)
+    raise PydanticCustomError("country_id", "expected a country id (a number)")
+
+
+Str = Annotated[str, Strict(), _from_env(str)]
+Int = Annotated[int, Strict(), _from_env(_env_int)]
+Float = Annotated[float, Strict(), AllowInfNan(False), _from_env(_env_float)]
+Seconds = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0), _from_env(_env_float)]
+Bool = Annotated[bool, Strict(), _from_env(_env_bool)]
+Dec = Annotated[Decimal, PlainValidator(_decimal)]
+DirPath = Annotated[Path, PlainValidator(_path)]
+Currency = Annotated[str, Strict(), AfterValidator(str.upper), _from_env(str)]
+Kind = Annotated[str, Strict(), _one_of(*PROVIDER_KINDS), _from_env(str)]
+Strategy = Annotated[str, Strict(), _one_of(*STRATEGIES), _from_env(str)]
+LogFormat = Annotated[str, Strict(), _one_of(*LOG_FORMATS), _from_env(str)]
+LogLevel = Annotated[str, Strict(), AfterValidator(str.lower), _one_of(*LOG_LEVELS), _from_env(str)]
+CountryId = Annotated[int, PlainValidator(_country_id)]
+
+# Unknown keys are errors in every table that has fixed keys.
+STRICT_TABLE = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------------
+# The settings.
 
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    host: str = "0.0.0.0"
-    port: int = 8080
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
+    host: Str = "0.0.0.0"
+    port: Int = 8080
     # The largest request body read (a form POST); larger ones are answered BAD_ACTION unread.
-    max_body_bytes: int = 65_536
+    max_body_bytes: Int = 65_536
     # The most query/form parameters one request may carry (the widest action takes about 15).
-    max_params: int = 64
+    max_params: Int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,20 +225,24 @@ class AdminSettings:
     """The operator endpoints (/health/upstreams, /metrics): on their own address when `port`
     is set, and/or behind `token` (an `Authorization: Bearer` header)."""
 
-    host: str = "127.0.0.1"
-    port: int = 0  # 0: served on the client port, guarded by `token` when one is set
-    token: str = field(default="", repr=False)
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
+    host: Str = "127.0.0.1"
+    port: Int = 0  # 0: served on the client port, guarded by `token` when one is set
+    token: Str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
     """`url` empty: smsproxy starts its own redis-server with its data in `data_dir`."""
 
-    url: str = ""
-    data_dir: Path = Path("data")
-    retention_days: float = 30.0
-    key_prefix: str = "smsproxy"
-    local_cache: bool = True  # keep records in memory, invalidated by pub/sub (hot path)
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
+    url: Str = ""
+    data_dir: DirPath = Path("data")
+    retention_days: Float = 30.0
+    key_prefix: Str = "smsproxy"
+    local_cache: Bool = True  # keep records in memory, invalidated by pub/sub (hot path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +268,15 @@ class ProviderSettings:
     order_lifetimes: Mapping[str, float] = field(default_factory=dict)
 
 
-STRATEGIES = ("priority", "cheapest", "success_rate", "weighted")
-
-
 @dataclass(frozen=True, slots=True)
 class RouteRule:
     """A strategy for one service and/or country, overriding the tenant's default."""
 
-    strategy: str
-    service: str | None = None
-    country: int | None = None
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
+    strategy: Strategy
+    service: Str | None = None
+    country: Int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,34 +311,40 @@ class TenantSettings:
 class WebhookSettings:
     """Where webhook POSTs may go."""
 
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
     # A client's getRentNumber `url` may name a private, loopback or link-local address (this
     # network's own hosts) only when this is true; tenants' configured URLs always may.
-    private_targets: bool = False
+    private_targets: Bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RoutingSettings:
     """Failover bounds and the background work shared by the replicas."""
 
-    deadline: float = 30.0  # one getNumber tries candidates for at most this long
-    no_numbers_cooldown: float = 60.0  # a provider+service+country that keeps saying no rests
-    no_numbers_threshold: int = 3  # ... after this many "no numbers" in a cooldown period
-    no_balance_cooldown: float = 300.0  # a provider without money rests until balance is seen
-    balance_recheck: float = 30.0  # the poller asks a provider resting for money this often
-    success_window_hours: int = 6  # success_rate strategy: codes / numbers over these hours
-    poller: bool = True  # refresh active activations in the background (one replica at a time)
-    cancel_rate_warning: float = 0.5  # warn when this share of an account's numbers is cancelled
-    cancel_rate_every: float = 60.0  # seconds between the poller's cancel-rate checks
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
+    deadline: Float = 30.0  # one getNumber tries candidates for at most this long
+    no_numbers_cooldown: Float = 60.0  # a provider+service+country that keeps saying no rests
+    no_numbers_threshold: Int = 3  # ... after this many "no numbers" in a cooldown period
+    no_balance_cooldown: Float = 300.0  # a provider without money rests until balance is seen
+    balance_recheck: Float = 30.0  # the poller asks a provider resting for money this often
+    success_window_hours: Int = 6  # success_rate strategy: codes / numbers over these hours
+    poller: Bool = True  # refresh active activations in the background (one replica at a time)
+    cancel_rate_warning: Float = 0.5  # warn when this share of an account's numbers is cancelled
+    cancel_rate_every: Float = 60.0  # seconds between the poller's cancel-rate checks
 
 
 @dataclass(frozen=True, slots=True)
 class CatalogSettings:
     """Upstream catalogs (counts, prices) cached in Redis and shared by every replica."""
 
-    ttl: float = 300.0  # fresh for this long; one upstream request per entry per ttl at most
-    stale_for: float = 86400.0  # served, marked stale in logs, while an upstream is down
-    max_fetches: int = 20  # per client request, upstream requests for entries not yet cached
-    warm: tuple[tuple[str, int], ...] = ()  # (service, country) pairs refreshed in background
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
+    ttl: Float = 300.0  # fresh for this long; one upstream request per entry per ttl at most
+    stale_for: Float = 86400.0  # served, marked stale in logs, while an upstream is down
+    max_fetches: Int = 20  # per client request, upstream requests for entries not yet cached
+    warm: tuple[tuple[Str, Int], ...] = ()  # (service, country) pairs refreshed in background
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,14 +361,18 @@ class MappingSettings:
 class MoneySettings:
     """`rates[X]` is the value of one unit of X in `currency`, the clients' currency."""
 
-    currency: str = "USD"
-    rates: Mapping[str, Decimal] = field(default_factory=dict)
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
+    currency: Currency = "USD"
+    rates: Mapping[Currency, Dec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:
-    format: str = "json"
-    level: str = "info"
+    __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
+
+    format: LogFormat = "json"
+    level: LogLevel = "info"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +390,73 @@ class Settings:
     admin: AdminSettings = AdminSettings()
 
 
+# ---------------------------------------------------------------------------------------------
+# The file's shape where it differs from the settings'. An absent key is None: its default is
+# the dataclass's, or one derived from other settings.
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _ProviderInput(_Table):
+    """`[providers.<name>]`; what it leaves out comes from `provider_defaults(kind)`."""
+
+    kind: Kind | None = None  # the table's name when that is a kind
+    api_key: Str | None = None
+    base_url: Str | None = None
+    currency: Currency | None = None
+    poll_interval: Float | None = None
+    order_lifetime: Float | None = None
+    connect_timeout: Float | None = None
+    read_timeout: Float | None = None
+    assumed_stock: Int | None = None
+    rate_limit: Float | None = None
+    breaker_threshold: Int | None = None
+    breaker_cooldown: Float | None = None
+    refund_after: Float | None = None
+    rent_url: Str | None = None  # see rent_url_for
+    order_lifetimes: dict[Str, Seconds] | None = None
+
+
+class _TenantInput(_Table):
+    """`[[tenants]]`; the key becomes its hash, currency defaults to money.currency."""
+
+    name: Str
+    key: Str | None = None
+    key_sha256: Str | None = None
+    providers: list[Str] | None = None  # all, in configuration order
+    currency: Currency | None = None
+    markup: Dec | None = None
+    strategy: Strategy | None = None
+    weights: dict[Str, Float] | None = None
+    routes: list[RouteRule] | None = None
+    webhook_url: Str | None = None
+    webhook_secret: Str | None = None
+
+
+class _KindMapping(_Table):
+    """`[mapping.<kind>]`: "" as a value removes a shipped pair."""
+
+    services: dict[Str, Str] = {}
+    countries: dict[CountryId, Str] = {}
+    operators: dict[CountryId, dict[Str, Str]] = {}
+
+
+class _SettingsInput(_Table):
+    server: ServerSettings = ServerSettings()
+    admin: AdminSettings = AdminSettings()
+    redis: RedisSettings = RedisSettings()
+    money: MoneySettings = MoneySettings()
+    logging: LoggingSettings = LoggingSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    routing: RoutingSettings = RoutingSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    providers: dict[Str, _ProviderInput] = {}
+    tenants: list[_TenantInput] = []
+    mapping: dict[Kind, _KindMapping] = {}
+
+
 def hash_key(key: str) -> bytes:
     """The form in which client keys are held and compared."""
     return hashlib.sha256(key.encode()).digest()
@@ -216,7 +468,7 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
     if path is not None:
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}") from exc
     apply_environment(raw, os.environ if environ is None else environ)
     return settings_from_dict(raw)
@@ -229,23 +481,36 @@ def apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
         if path:
-            _set_path(raw, path, _parse_env_value(value))
+            try:
+                _set_path(raw, path, _parse_env_value(name, value))
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}") from exc
 
 
-def _parse_env_value(value: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        return value
+def _parse_env_value(name: str, text: str) -> Any:
+    """A TOML array, inline table or quoted string as one; anything else as EnvText."""
+    if text.strip()[:1] in ("[", "{", '"', "'"):
+        try:
+            return tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            pass
+    return EnvText(text, name)
+
+
+MAX_ENV_INDEX = 9999  # SMSPROXY_TENANTS__<n>__...: a typo must not fill memory with empty items
 
 
 def _set_path(node: Any, path: list[str], value: Any) -> None:
     head, rest = path[0], path[1:]
     if isinstance(node, list):
+        if not head.isdigit() or int(head) > MAX_ENV_INDEX:
+            raise ValueError(f"{head!r} is not an item number (0 to {MAX_ENV_INDEX})")
         index = int(head)
         while len(node) <= index:
             node.append({})
         if rest:
+            if not isinstance(node[index], dict | list):
+                node[index] = {}
             _set_path(node[index], rest, value)
         else:
             node[index] = value
@@ -260,146 +525,100 @@ def _set_path(node: Any, path: list[str], value: Any) -> None:
 
 def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
     """Validate a parsed config into typed settings."""
-    server = _section(raw, "server")
-    admin = _section(raw, "admin")
-    redis = _section(raw, "redis")
-    money = _section(raw, "money")
-    logging = _section(raw, "logging")
-    providers = {
-        name: _provider(name, _as_mapping(body, f"providers.{name}"))
-        for name, body in _section(raw, "providers").items()
-    }
-    currency = str(money.get("currency", "USD")).upper()
+    try:
+        given = _SettingsInput.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc)) from exc
+    providers = {name: _provider(name, body) for name, body in given.providers.items()}
     tenants = tuple(
-        _tenant(i, _as_mapping(t, f"tenants[{i}]"), providers, currency)
-        for i, t in enumerate(_as_list(raw.get("tenants", []), "tenants"))
+        _tenant(i, body, providers, given.money.currency) for i, body in enumerate(given.tenants)
     )
-    names = [t.name for t in tenants]
-    if len(set(names)) != len(names):
-        raise ConfigError("tenant names must be unique")
-    keys = [t.key_sha256 for t in tenants]
-    if len(set(keys)) != len(keys):
-        raise ConfigError("two tenants share one api key")
+    for i, tenant in enumerate(tenants):
+        for j, other in enumerate(tenants[:i]):
+            if tenant.name == other.name:
+                raise ConfigError(
+                    f"tenants[{i}].name: {tenant.name!r} is tenants[{j}]'s too "
+                    "(tenant names must be unique)"
+                )
+            if tenant.key_sha256 == other.key_sha256:
+                raise ConfigError(f"tenants[{i}] and tenants[{j}] share one api key")
+    mapping = given.mapping
     return Settings(
-        server=ServerSettings(
-            host=str(server.get("host", "0.0.0.0")),
-            port=int(server.get("port", 8080)),
-            max_body_bytes=int(server.get("max_body_bytes", 65_536)),
-            max_params=int(server.get("max_params", 64)),
-        ),
-        admin=AdminSettings(
-            host=str(admin.get("host", "127.0.0.1")),
-            port=int(admin.get("port", 0)),
-            token=str(admin.get("token", "")),
-        ),
-        redis=RedisSettings(
-            url=str(redis.get("url", "")),
-            data_dir=Path(str(redis.get("data_dir", "data"))),
-            retention_days=float(redis.get("retention_days", 30)),
-            key_prefix=str(redis.get("key_prefix", "smsproxy")),
-            local_cache=bool(redis.get("local_cache", True)),
-        ),
-        money=MoneySettings(
-            currency=str(money.get("currency", "USD")).upper(),
-            rates={
-                str(k).upper(): _decimal(v, f"money.rates.{k}")
-                for k, v in _section(money, "rates").items()
-            },
-        ),
-        logging=LoggingSettings(
-            format=str(logging.get("format", "json")), level=str(logging.get("level", "info"))
-        ),
+        server=given.server,
+        admin=given.admin,
+        redis=given.redis,
+        money=given.money,
+        logging=given.logging,
         providers=providers,
         tenants=tenants,
-        catalog=_catalog(_section(raw, "catalog")),
-        routing=_routing(_section(raw, "routing")),
-        mapping=_mapping(_section(raw, "mapping")),
-        webhooks=WebhookSettings(
-            private_targets=bool(_section(raw, "webhooks").get("private_targets", False))
+        catalog=given.catalog,
+        routing=given.routing,
+        webhooks=given.webhooks,
+        mapping=MappingSettings(
+            services={kind: _pairs(m.services) for kind, m in mapping.items()},
+            countries={kind: _pairs(m.countries) for kind, m in mapping.items()},
+            operators={
+                kind: {country: _pairs(names) for country, names in m.operators.items()}
+                for kind, m in mapping.items()
+            },
         ),
     )
 
 
-def _routing(body: Mapping[str, Any]) -> RoutingSettings:
-    default = RoutingSettings()
-    return RoutingSettings(
-        deadline=float(body.get("deadline", default.deadline)),
-        no_numbers_cooldown=float(body.get("no_numbers_cooldown", default.no_numbers_cooldown)),
-        no_numbers_threshold=int(body.get("no_numbers_threshold", default.no_numbers_threshold)),
-        no_balance_cooldown=float(body.get("no_balance_cooldown", default.no_balance_cooldown)),
-        balance_recheck=float(body.get("balance_recheck", default.balance_recheck)),
-        success_window_hours=int(body.get("success_window_hours", default.success_window_hours)),
-        poller=bool(body.get("poller", default.poller)),
-        cancel_rate_warning=float(body.get("cancel_rate_warning", default.cancel_rate_warning)),
-        cancel_rate_every=float(body.get("cancel_rate_every", default.cancel_rate_every)),
-    )
+def _pairs(table: Mapping[K, str]) -> dict[K, str | None]:
+    return {key: value or None for key, value in table.items()}
 
 
-def _catalog(body: Mapping[str, Any]) -> CatalogSettings:
-    warm = []
-    for i, pair in enumerate(_as_list(body.get("warm", []), "catalog.warm")):
-        if not (isinstance(pair, list) and len(pair) == 2):
-            raise ConfigError(f"catalog.warm[{i}] must be [service, country id]")
-        warm.append((str(pair[0]), int(pair[1])))
-    return CatalogSettings(
-        ttl=float(body.get("ttl", 300)),
-        stale_for=float(body.get("stale_for", 86400)),
-        max_fetches=int(body.get("max_fetches", 20)),
-        warm=tuple(warm),
-    )
+def _given(table: BaseModel) -> dict[str, Any]:
+    """The keys a table sets."""
+    return {
+        name: getattr(table, name)
+        for name in table.model_fields_set
+        if getattr(table, name) is not None
+    }
 
 
-def _mapping(body: Mapping[str, Any]) -> MappingSettings:
-    """`[mapping.<kind>.services]` and `[mapping.<kind>.countries]`; "" removes a pair."""
-    services: dict[str, dict[str, str | None]] = {}
-    countries: dict[str, dict[int, str | None]] = {}
-    operators: dict[str, dict[int, dict[str, str | None]]] = {}
-    for kind, tables in body.items():
-        if kind not in PROVIDER_KINDS:
-            raise ConfigError(f"mapping.{kind}: kind must be one of {PROVIDER_KINDS}")
-        tables = _as_mapping(tables, f"mapping.{kind}")
-        services[kind] = {str(k): (str(v) or None) for k, v in _section(tables, "services").items()}
-        try:
-            countries[kind] = {
-                int(k): (str(v) or None) for k, v in _section(tables, "countries").items()
-            }
-            operators[kind] = {
-                int(country): {
-                    str(k): (str(v) or None)
-                    for k, v in _as_mapping(names, f"mapping.{kind}.operators.{country}").items()
-                }
-                for country, names in _section(tables, "operators").items()
-            }
-        except ValueError as exc:
-            raise ConfigError(f"mapping.{kind}: country keys must be country ids") from exc
-    return MappingSettings(services=services, countries=countries, operators=operators)
+def _dataclass_defaults(cls: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for item in fields(cls):
+        if item.default is not MISSING:
+            found[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            found[item.name] = item.default_factory()
+    return found
 
 
-def _provider(name: str, body: Mapping[str, Any]) -> ProviderSettings:
-    kind = str(body.get("kind", name))
+def provider_defaults(kind: str) -> dict[str, Any]:
+    """Every setting of a `[providers.<name>]` of this kind that has a default."""
+    return {
+        **_dataclass_defaults(ProviderSettings),
+        "kind": kind,
+        "base_url": DEFAULT_BASE_URLS[kind],
+        "currency": DEFAULT_CURRENCIES[kind],
+        "poll_interval": DEFAULT_POLL_INTERVALS[kind],
+        "order_lifetime": DEFAULT_ORDER_LIFETIMES[kind],
+        "rate_limit": DEFAULT_RATE_LIMITS[kind],
+        "refund_after": DEFAULT_REFUND_AFTER[kind],
+        "rent_url": rent_url_for(kind, {}),
+    }
+
+
+def _provider(name: str, body: _ProviderInput) -> ProviderSettings:
+    where = f"providers.{name}"
+    kind = body.kind or name
     if kind not in PROVIDER_KINDS:
-        raise ConfigError(f"providers.{name}.kind must be one of {PROVIDER_KINDS}, not {kind!r}")
-    api_key = body.get("api_key")
-    if not api_key:
-        raise ConfigError(f"providers.{name}.api_key is missing (or set it in the environment)")
-    return ProviderSettings(
-        name=name,
-        kind=kind,
-        api_key=str(api_key),
-        base_url=str(body.get("base_url", DEFAULT_BASE_URLS[kind])).rstrip("/"),
-        currency=str(body.get("currency", DEFAULT_CURRENCIES[kind])).upper(),
-        poll_interval=float(body.get("poll_interval", DEFAULT_POLL_INTERVALS[kind])),
-        order_lifetime=float(body.get("order_lifetime", DEFAULT_ORDER_LIFETIMES[kind])),
-        connect_timeout=float(body.get("connect_timeout", 5.0)),
-        read_timeout=float(body.get("read_timeout", 15.0)),
-        assumed_stock=int(body.get("assumed_stock", 100)),
-        rate_limit=float(body.get("rate_limit", DEFAULT_RATE_LIMITS[kind])),
-        breaker_threshold=int(body.get("breaker_threshold", 5)),
-        breaker_cooldown=float(body.get("breaker_cooldown", 30.0)),
-        refund_after=float(body.get("refund_after", DEFAULT_REFUND_AFTER[kind])),
-        rent_url=rent_url_for(kind, body),
-        order_lifetimes=_lifetimes(name, body.get("order_lifetimes", {})),
-    )
+        raise ConfigError(
+            f"{where}.kind is missing, and {name!r} is not a provider kind: "
+            f"set kind to one of {', '.join(PROVIDER_KINDS)}"
+        )
+    if not body.api_key:
+        variable = f"{ENV_PREFIX}PROVIDERS__{name.upper()}__API_KEY"
+        raise ConfigError(f"{where}.api_key is missing (or set it in the environment: {variable})")
+    given = _given(body)
+    values = {**provider_defaults(kind), **given}
+    values["base_url"] = str(values["base_url"]).rstrip("/")
+    values["rent_url"] = rent_url_for(kind, given)
+    return ProviderSettings(name=name, **values)
 
 
 def rent_url_for(kind: str, body: Mapping[str, Any]) -> str:
@@ -415,94 +634,208 @@ def rent_url_for(kind: str, body: Mapping[str, Any]) -> str:
     return DEFAULT_SMSPVA_RENT_URL
 
 
-def _lifetimes(name: str, raw: Any) -> dict[str, float]:
-    where = f"providers.{name}.order_lifetimes"
-    found = {}
-    for service, seconds in _as_mapping(raw, where).items():
-        try:
-            found[str(service)] = float(seconds)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}.{service} must be seconds, not {seconds!r}") from exc
-        if found[str(service)] <= 0:
-            raise ConfigError(f"{where}.{service} must be positive")
-    return found
-
-
 def _tenant(
     index: int,
-    body: Mapping[str, Any],
+    body: _TenantInput,
     providers: Mapping[str, ProviderSettings],
     default_currency: str,
 ) -> TenantSettings:
     where = f"tenants[{index}]"
-    name = body.get("name")
-    if not name:
+    if not body.name:
         raise ConfigError(f"{where}.name is missing")
-    if body.get("key"):
-        digest = hash_key(str(body["key"]))
-    elif body.get("key_sha256"):
+    if body.key:
+        digest = hash_key(body.key)
+    elif body.key_sha256:
         try:
-            digest = bytes.fromhex(str(body["key_sha256"]))
-        except ValueError as exc:
-            raise ConfigError(f"{where}.key_sha256 is not hex") from exc
+            digest = bytes.fromhex(body.key_sha256)
+        except ValueError:
+            digest = b""
+        if len(digest) != hashlib.sha256().digest_size:
+            raise ConfigError(f"{where}.key_sha256 is not a SHA-256 in hex (64 hex digits)")
     else:
         raise ConfigError(f"{where} needs key or key_sha256")
-    allowed = tuple(str(p) for p in _as_list(body.get("providers", list(providers)), where))
+    allowed = tuple(providers) if body.providers is None else tuple(body.providers)
     unknown = [p for p in allowed if p not in providers]
     if unknown:
-        raise ConfigError(f"{where}.providers names unknown providers: {unknown}")
-    strategy = str(body.get("strategy", "priority"))
-    routes = []
-    for i, rule in enumerate(_as_list(body.get("routes", []), f"{where}.routes")):
-        rule = _as_mapping(rule, f"{where}.routes[{i}]")
-        country = rule.get("country")
-        routes.append(
-            RouteRule(
-                strategy=str(rule.get("strategy", "")),
-                service=str(rule["service"]) if "service" in rule else None,
-                country=int(country) if country is not None else None,
-            )
+        raise ConfigError(
+            f"{where}.providers names unknown providers: {unknown}"
+            f"{_did_you_mean(unknown[0], providers)} (configured: {', '.join(providers) or 'none'})"
         )
-    for name_, chosen in [("strategy", strategy), *((f"routes[{i}]", r.strategy) for i, r in
-                                                   enumerate(routes))]:  # fmt: skip
-        if chosen not in STRATEGIES:
-            raise ConfigError(f"{where}.{name_}: strategy must be one of {STRATEGIES}")
-    weights = {str(k): float(v) for k, v in _section(body, "weights").items()}
-    webhook_url = str(body.get("webhook_url", ""))
-    if webhook_url and not webhook_url.startswith(("http://", "https://")):
+    for provider in body.weights or {}:
+        if provider not in allowed:
+            raise ConfigError(
+                f"{where}.weights.{provider}: not one of this tenant's providers "
+                f"({', '.join(allowed) or 'none'}){_did_you_mean(provider, allowed)}"
+            )
+    if body.webhook_url and not body.webhook_url.startswith(("http://", "https://")):
         raise ConfigError(f"{where}.webhook_url must be an http(s) URL")
+    given = _given(body)
+    for derived in ("name", "key", "key_sha256", "providers", "currency"):
+        given.pop(derived, None)
+    if "routes" in given:
+        given["routes"] = tuple(given["routes"])
     return TenantSettings(
-        name=str(name),
+        name=body.name,
         key_sha256=digest,
         providers=allowed,
-        currency=str(body.get("currency", default_currency)).upper(),
-        markup=_decimal(body.get("markup", 0), f"{where}.markup"),
-        strategy=strategy,
-        weights=weights,
-        routes=tuple(routes),
-        webhook_url=webhook_url,
-        webhook_secret=str(body.get("webhook_secret", "")),
+        currency=body.currency or default_currency,
+        **given,
     )
 
 
-def _section(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    return _as_mapping(raw.get(name, {}), name)
+# ---------------------------------------------------------------------------------------------
+# Errors, one line each, and the keys there are (the README's table is tested against them).
+
+_EXPECTED = {
+    "bool_type": "expected true or false",
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "finite_number": "expected a finite number",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "dataclass_type": "expected a table",
+    "list_type": "expected an array",
+    "tuple_type": "expected an array",
+}
+MAX_PROBLEMS = 5
+ENV_BOOLEANS = ", ".join(f"{t}/{f}" for t, f in zip(ENV_TRUE, ENV_FALSE, strict=True))
+K = TypeVar("K")
 
 
-def _as_mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where} must be a table")
-    return value
+def describe_errors(exc: ValidationError) -> str:
+    """pydantic's errors as one line: each names its key's path and the value given."""
+    problems = [_describe(error) for error in exc.errors(include_url=False)]
+    shown = "; ".join(problems[:MAX_PROBLEMS])
+    if len(problems) > MAX_PROBLEMS:
+        shown += f"; and {len(problems) - MAX_PROBLEMS} more"
+    return shown
 
 
-def _as_list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ConfigError(f"{where} must be an array")
-    return value
+def key_path(loc: Sequence[str | int]) -> str:
+    """("tenants", 0, "name") -> "tenants[0].name"."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or "the configuration"
 
 
-def _decimal(value: Any, where: str) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except InvalidOperation as exc:
-        raise ConfigError(f"{where} is not a number: {value!r}") from exc
+def _describe(error: ErrorDetails) -> str:
+    loc = list(error["loc"])
+    as_key = loc[-1:] == ["[key]"]
+    if as_key:
+        loc.pop()
+    where, value, kind = key_path(loc), error.get("input"), error["type"]
+    origin = f" (from {value.variable})" if isinstance(value, EnvText) else ""
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        hint = _did_you_mean(str(loc[-1]), _known_keys(loc[:-1]))
+        return f"{where}: unknown key{hint}{origin}"
+    if kind in ("missing", "missing_argument", "missing_keyword_only_argument"):
+        return f"{where} is missing"
+    expected = _EXPECTED.get(kind) or error["msg"][:1].lower() + error["msg"][1:]
+    if kind == "bool_type" and isinstance(value, EnvText):
+        expected = f"expected one of {ENV_BOOLEANS}"
+    if as_key:
+        return f"{where}: the key {value!r}: {expected}{origin}"
+    secret = any(part in SECRET_KEYS for part in loc if isinstance(part, str))
+    return f"{where}: {expected}, got {_shown(value, secret)}{origin}"
+
+
+def _shown(value: Any, secret: bool, limit: int = 80) -> str:
+    """The value given, as far as it may be shown: a table's content may hold secrets."""
+    if secret:
+        return f"a value of type {type(value).__name__} (not shown)"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list) and any(isinstance(item, Mapping) for item in value):
+        return "an array of tables"
+    text = repr(str(value) if isinstance(value, EnvText) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _unwrap(tp: Any) -> Any:
+    """X from Annotated[X, ...] and from X | None."""
+    while True:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            tp = get_args(tp)[0]
+        elif origin in (Union, UnionType):
+            tp = next(arg for arg in get_args(tp) if arg is not type(None))
+        else:
+            return tp
+
+
+def _table_keys(tp: Any) -> dict[str, Any] | None:
+    """A table type's keys and their types; None when its keys are free (or it is no table)."""
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return {name: info.annotation for name, info in tp.model_fields.items()}
+    if isinstance(tp, type) and is_dataclass(tp):
+        hints = get_type_hints(tp, include_extras=True)
+        return {item.name: hints[item.name] for item in fields(tp)}
+    return None
+
+
+def _type_at(loc: Sequence[str | int]) -> Any:
+    tp: Any = _SettingsInput
+    for part in loc:
+        keys = _table_keys(tp)
+        if keys is not None:
+            tp = keys.get(str(part))
+            continue
+        inner = _unwrap(tp)
+        origin, args = get_origin(inner), get_args(inner)
+        if origin in (dict, Mapping):
+            tp = args[1]
+        elif origin is list or (origin is tuple and args[-1:] == (Ellipsis,)):
+            tp = args[0]
+        else:
+            return None
+    return tp
+
+
+def _known_keys(loc: Sequence[str | int]) -> list[str]:
+    return list(_table_keys(_type_at(loc)) or {})
+
+
+def setting_keys() -> list[str]:
+    """Every key a configuration may set, by its path: `<>` stands for a name of your choosing
+    (a provider, a currency, a code), `[]` for each item of an array of tables."""
+    found: list[str] = []
+
+    def walk(tp: Any, path: str) -> None:
+        keys = _table_keys(tp)
+        if keys is not None:
+            for name, sub in keys.items():
+                walk(sub, f"{path}.{name}" if path else name)
+            return
+        inner = _unwrap(tp)
+        origin, args = get_origin(inner), get_args(inner)
+        if origin in (dict, Mapping):
+            walk(args[1], f"{path}.<>")
+        elif origin is list and _table_keys(args[0]) is not None:
+            walk(args[0], f"{path}[]")
+        else:
+            found.append(path)
+
+    walk(_SettingsInput, "")
+    return found
+
+
+def setting_defaults() -> dict[str, Any]:
+    """Each key's default where it has one of its own: a value, or {kind: value} for a
+    provider's per-kind defaults. Keys without (required, derived, free names) are left out."""
+    found: dict[str, Any] = {}
+    for key in setting_keys():
+        section, _, name = key.rpartition(".")
+        if section == "providers.<>" and name in provider_defaults("smspva"):
+            found[key] = {kind: provider_defaults(kind)[name] for kind in PROVIDER_KINDS}
+        elif section == "tenants[]":
+            defaults = _dataclass_defaults(TenantSettings)
+            if name in defaults and name != "currency":
+                found[key] = defaults[name]
+        elif "<>" not in key and "[]" not in key:
+            owner = _unwrap(_type_at(section.split(".")))
+            if is_dataclass(owner):
+                found[key] = _dataclass_defaults(owner)[name]
+    return found

@@ -7,6 +7,18 @@ import sys
 
 import structlog
 
+# A value the client chose (action, X-Request-Id, a parameter) is logged at most this long: one
+# request must not write more log than a few lines' worth, whatever it carries.
+CLIENT_VALUE_CHARS = 64
+
+
+def clip(value: str | None, most: int = CLIENT_VALUE_CHARS) -> str | None:
+    """`value` as a log line may carry it: the first `most` characters, then `…` and the full
+    length (`getStatu…[1048576 chars]`), so a cut value is never taken for a whole one."""
+    if value is None or len(value) <= most:
+        return value
+    return f"{value[:most]}…[{len(value)} chars]"
+
 
 def configure_logging(fmt: str = "json", level: str = "info") -> None:
     """Route structlog (and stdlib logging from uvicorn) to stderr in the chosen format."""

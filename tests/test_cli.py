@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import pytest
 
 from proxy.serving import free_port
 from tests.conftest import SMSPVA_KEY, VAKSMS_KEY, Upstream
+from tests.test_redis_server import wait_gone
 
 SMSPROXY = [sys.executable, "-m", "proxy.cli"]
 
@@ -43,11 +45,6 @@ def fixture_spawn() -> Iterator[list[subprocess.Popen[str]]]:
             process.wait()
 
 
-# A slow stop is reported, not failed (issue 14 tracks it: redis-py 8.0/8.1's asyncio client
-# ignores some cancellations). Under the suite's `filterwarnings = error` it needs saying here.
-pytestmark = pytest.mark.filterwarnings("default:slow shutdown")
-
-
 def start(args: list[str], spawn: list[subprocess.Popen[str]], **env: str) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [*SMSPROXY, *args],
@@ -63,7 +60,8 @@ def start(args: list[str], spawn: list[subprocess.Popen[str]], **env: str) -> su
 def stop(process: subprocess.Popen[str]) -> str:
     """SIGTERM, then the output. The wait outlasts the shutdown's own bound (20 s, plus Redis's
     stop), so a slow step shows as a logged `shutdown_step_timed_out` (reported here as a
-    warning) and a stuck exit as the stack dump the server writes after 12 s."""
+    warning: an error under the suite's `filterwarnings`) and a stuck exit as the stack dump
+    the server writes after 12 s."""
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=45)
     assert process.returncode == 0, output
@@ -202,3 +200,151 @@ def test_providers_table(
     assert lines[0].split()[:2] == ["provider", "state"]
     assert any(line.startswith("smspva") and "closed" in line and "100" in line for line in lines)
     stop(server)
+
+
+# Issue 14, point 1: every configuration error is one line on stderr and exit code 2.
+
+
+def run_cli(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """The command in an environment holding no SMSPROXY_* variable but those given."""
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("SMSPROXY_")}
+    return subprocess.run(
+        [*SMSPROXY, *args], capture_output=True, text=True, timeout=30, env={**clean, **env}
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "env", "message"),
+    [
+        ('[server]\nport = "eighty"\n', {}, "server.port: expected an integer, got 'eighty'"),
+        ('[providers.smspva]\napi_key = "k"\npoll_interval = "fast"\n', {},
+         "providers.smspva.poll_interval: expected a number, got 'fast'"),
+        ("[server]\nprot = 9000\n", {}, "server.prot: unknown key (did you mean 'port'?)"),
+        ('[[tenants]]\nname = "t"\nkey = "k"\nmarkp = "0.1"\n', {},
+         "tenants[0].markp: unknown key (did you mean 'markup'?)"),
+        ("", {"SMSPROXY_WEBHOOKS__PRIVATE_TARGETS": "maybe"},
+         "webhooks.private_targets: expected one of 1/0, true/false, yes/no, on/off, got 'maybe' "
+         "(from SMSPROXY_WEBHOOKS__PRIVATE_TARGETS)"),
+        # Failed inside the server's startup: a traceback and exit code 3.
+        ('[providers.vaksms]\napi_key = "k"\n', {},
+         "money.rates has no rate for ['RUB'] (into USD)"),
+    ],
+    ids=["port-eighty", "poll-interval-fast", "prot", "markp", "env-boolean", "no-rate"],
+)  # fmt: skip
+def test_serve_config_errors_are_one_line_exit_2(
+    tmp_path: Path, body: str, env: dict[str, str], message: str
+) -> None:
+    config = tmp_path / "smsproxy.toml"
+    config.write_text(f'[redis]\ndata_dir = "{tmp_path / "redis"}"\n{body}')
+    port = str(free_port())
+    result = run_cli(["serve", "--config", str(config), "--host", "127.0.0.1", "--port", port],
+                     **env)  # fmt: skip
+    assert (result.returncode, result.stderr) == (
+        2, f"smsproxy: configuration error: {message}\n"
+    ), result.stderr  # fmt: skip
+    assert result.stdout == ""
+
+
+def test_catalog_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A mistyped mapping table was ignored: the report showed the shipped pairs."""
+    config = tmp_path / "smsproxy.toml"
+    config.write_text('[mapping.smspva.servics]\not = "opt0"\n')
+    result = run_cli(["catalog", "--unmapped", "--config", str(config)])
+    assert (result.returncode, result.stderr) == (
+        2, "smsproxy: configuration error: mapping.smspva.servics: unknown key "
+        "(did you mean 'services'?)\n",
+    )  # fmt: skip
+
+
+def test_serve_logs_its_address_providers_and_tenants(
+    tmp_path: Path, spawn: list[subprocess.Popen[str]], smspva: Upstream, vaksms: Upstream
+) -> None:
+    """`serve` said nothing of where it listened, and nothing when it had no tenant."""
+    port = free_port()
+    config = tmp_path / "smsproxy.toml"
+    config.write_text(
+        f'[redis]\ndata_dir = "{tmp_path / "redis"}"\n[money]\nrates = {{ RUB = "0.01" }}\n'
+        f'[providers.pva]\nkind = "smspva"\nbase_url = "{smspva.url}"\napi_key = "{SMSPVA_KEY}"\n'
+        f'[providers.vaksms]\nbase_url = "{vaksms.url}"\napi_key = "{VAKSMS_KEY}"\n'
+    )
+    server = start(["serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+                   spawn)  # fmt: skip
+    wait_for(f"http://127.0.0.1:{port}/health/live", server)
+    output = stop(server)
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    events = {line["event"]: line for line in lines}
+    assert events["serving"]["listen"] == f"http://127.0.0.1:{port}"
+    assert events["serving"]["providers"] == {"pva": "smspva", "vaksms": "vaksms"}
+    assert events["serving"]["tenants"] == 0
+    assert events["serving"]["config"] == str(config)
+    assert events["no_tenants"]["level"] == "warning"
+
+
+def test_start_line_counts_tenants() -> None:
+    from structlog.testing import capture_logs
+
+    from proxy.cli import log_start
+    from proxy.config import settings_from_dict
+
+    settings = settings_from_dict({
+        "providers": {"vak": {"kind": "vaksms", "api_key": "k"}},
+        "tenants": [{"name": "a", "key": "x"}, {"name": "b", "key": "y"}],
+    })  # fmt: skip
+    with capture_logs() as logs:
+        log_start(settings, "::1", 8080, None)
+    assert logs == [{"event": "serving", "log_level": "info", "listen": "http://[::1]:8080",
+                     "config": None, "providers": {"vak": "vaksms"}, "tenants": 2}]  # fmt: skip
+    with capture_logs() as logs:
+        log_start(settings_from_dict({}), "0.0.0.0", 8080, None)
+    assert [(log["event"], log["log_level"]) for log in logs] == [
+        ("serving", "info"), ("no_tenants", "warning"), ("no_providers", "warning")
+    ]  # fmt: skip
+
+
+# Issue 14, points 3 and 4: no redis-server outlives a killed demo; a port in use ends `serve`
+# and `demo` at once, before Redis starts or the poller takes its lease.
+
+
+def redis_child(pid: int) -> int | None:
+    """The redis-server process `pid` started, if any."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if "(redis-server" in fields[0] and int(fields[1].split()[1]) == pid:
+            return int(stat.parent.name)
+    return None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG)")
+def test_killed_demo_leaves_no_redis(tmp_path: Path, spawn: list[subprocess.Popen[str]]) -> None:
+    port = free_port()
+    demo = start(["demo", "--port", str(port), "--data-dir", str(tmp_path)], spawn)
+    wait_for(f"http://127.0.0.1:{port}/health/ready", demo)
+    child = redis_child(demo.pid)
+    assert child is not None
+    demo.kill()
+    demo.communicate()
+    assert wait_gone(child), f"redis-server {child} outlived the SIGKILLed demo"
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_port_in_use_fails_at_once(tmp_path: Path, command: str) -> None:
+    config = tmp_path / "smsproxy.toml"
+    config.write_text(f'[redis]\ndata_dir = "{tmp_path / "redis"}"\n')
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = {"serve": ["serve", "--config", str(config), "--host", "127.0.0.1"],
+                "demo": ["demo", "--data-dir", str(tmp_path / "redis")]}[command]  # fmt: skip
+        started = time.monotonic()
+        result = run_cli([*args, "--port", str(port)])
+    assert time.monotonic() - started < 15  # a process start: no Redis, no 20 s wait
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == (
+        f"smsproxy: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(choose another port: --port)\n"
+    )
+    assert not (tmp_path / "redis").exists()  # Redis never started

@@ -7,8 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from proxy.app import load_maps
-from proxy.config import ConfigError, hash_key, load_settings, settings_from_dict
+from proxy.app import create_app, load_maps
+from proxy.config import (
+    AdminSettings,
+    CatalogSettings,
+    ConfigError,
+    LoggingSettings,
+    MappingSettings,
+    MoneySettings,
+    ProviderSettings,
+    RedisSettings,
+    RoutingSettings,
+    ServerSettings,
+    TenantSettings,
+    WebhookSettings,
+    hash_key,
+    load_settings,
+    settings_from_dict,
+)
 from proxy.money import Money
 from proxy.tenants import Tenants
 
@@ -81,7 +97,7 @@ def test_keys_are_held_hashed() -> None:
          "unique"),
         ({**minimal(), "tenants": [{"name": "a", "key": "x"}, {"name": "b", "key": "x"}]},
          "share"),
-        ({"money": {"rates": {"RUB": "abc"}}}, "not a number"),
+        ({"money": {"rates": {"RUB": "abc"}}}, "money.rates.RUB: expected a number, got 'abc'"),
     ],
 )  # fmt: skip
 def test_invalid_configs_are_refused(raw: dict[str, object], message: str) -> None:
@@ -157,3 +173,221 @@ def test_webhook_settings() -> None:
     assert "hunter2" not in repr(tenant)
     with pytest.raises(ConfigError, match="webhook_url"):
         settings_from_dict(minimal(webhook_url="ftp://x"))
+
+
+# Issue 14, point 1: the configuration was read loosely. Each test below fails on that code.
+
+
+@pytest.mark.parametrize("word", ["False", "FALSE", "false", "off", "Off", "no", "NO", "0"])
+def test_environment_booleans_false(word: str) -> None:
+    """bool("False") was True: SMSPROXY_WEBHOOKS__PRIVATE_TARGETS=False turned the SSRF
+    protection off."""
+    environ = {"SMSPROXY_WEBHOOKS__PRIVATE_TARGETS": word, "SMSPROXY_ROUTING__POLLER": word,
+               "SMSPROXY_REDIS__LOCAL_CACHE": word}  # fmt: skip
+    settings = load_settings(None, environ=environ)
+    assert settings.webhooks.private_targets is False
+    assert settings.routing.poller is False and settings.redis.local_cache is False
+
+
+@pytest.mark.parametrize("word", ["True", "TRUE", "true", "on", "ON", "yes", "Yes", "1"])
+def test_environment_booleans_true(word: str) -> None:
+    environ = {"SMSPROXY_WEBHOOKS__PRIVATE_TARGETS": word}
+    assert load_settings(None, environ=environ).webhooks.private_targets is True
+
+
+@pytest.mark.parametrize("word", ["maybe", "", "2", "t", "y", "enabled", "[true]"])
+def test_environment_boolean_that_is_none_is_an_error(word: str) -> None:
+    environ = {"SMSPROXY_WEBHOOKS__PRIVATE_TARGETS": word}
+    with pytest.raises(ConfigError, match=r"^webhooks\.private_targets: ") as raised:
+        load_settings(None, environ=environ)
+    if word == "maybe":
+        assert str(raised.value) == (
+            "webhooks.private_targets: expected one of 1/0, true/false, yes/no, on/off, "
+            "got 'maybe' (from SMSPROXY_WEBHOOKS__PRIVATE_TARGETS)"
+        )
+
+
+@pytest.mark.parametrize("value", ["false", "true", 0, 1, "no"])
+def test_file_booleans_are_true_or_false_only(value: object) -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings_from_dict({"webhooks": {"private_targets": value}})
+    assert str(raised.value) == f"webhooks.private_targets: expected true or false, got {value!r}"
+    assert settings_from_dict({"webhooks": {"private_targets": True}}).webhooks.private_targets
+
+
+def test_unknown_server_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    """`prot = 9000` left the server on 8080."""
+    config = tmp_path / "smsproxy.toml"
+    config.write_text("[server]\nprot = 9000\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config, environ={})
+    assert str(raised.value) == "server.prot: unknown key (did you mean 'port'?)"
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("provders", "providers"), ("markp", "markup"), ("webhook_secrte", "webhook_secret")],
+)
+def test_unknown_tenant_keys_are_errors(typo: str, meant: str) -> None:
+    """`provders` gave the tenant every provider, `markp` markup 0, `webhook_secrte` unsigned
+    webhooks."""
+    with pytest.raises(ConfigError) as raised:
+        settings_from_dict(minimal(**{typo: "x"}))
+    assert str(raised.value) == f"tenants[0].{typo}: unknown key (did you mean {meant!r}?)"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"sever": {}}, "sever: unknown key (did you mean 'server'?)"),
+        ({"providers": {"pva": {"kind": "smspva", "api_key": "k", "pol_interval": 1}}},
+         "providers.pva.pol_interval: unknown key (did you mean 'poll_interval'?)"),
+        (minimal(routes=[{"strategy": "cheapest", "servce": "tg"}]),
+         "tenants[0].routes[0].servce: unknown key (did you mean 'service'?)"),
+        ({"mapping": {"vaksms": {"service": {"ot": "hn"}}}},
+         "mapping.vaksms.service: unknown key (did you mean 'services'?)"),
+        ({"routing": {"poler": False}}, "routing.poler: unknown key (did you mean 'poller'?)"),
+        ({"money": {"rate": {}}}, "money.rate: unknown key (did you mean 'rates'?)"),
+        ({"webhooks": {"private_target": True}},
+         "webhooks.private_target: unknown key (did you mean 'private_targets'?)"),
+        ({"catalog": {"tll": 60}}, "catalog.tll: unknown key (did you mean 'ttl'?)"),
+        ({"admin": {"tokn": "x"}}, "admin.tokn: unknown key (did you mean 'token'?)"),
+        ({"logging": {"levle": "info"}}, "logging.levle: unknown key (did you mean 'level'?)"),
+        ({"redis": {"uri": ""}}, "redis.uri: unknown key (did you mean 'url'?)"),
+    ],
+)  # fmt: skip
+def test_unknown_keys_anywhere_are_errors(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings_from_dict(raw)
+    assert str(raised.value) == message
+
+
+def test_unknown_key_from_the_environment_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, environ={"SMSPROXY_SERVER__PROT": "9000"})
+    assert str(raised.value) == (
+        "server.prot: unknown key (did you mean 'port'?) (from SMSPROXY_SERVER__PROT)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"server": {"port": "eighty"}}, "server.port: expected an integer, got 'eighty'"),
+        ({"server": {"port": "8080"}}, "server.port: expected an integer, got '8080'"),
+        ({"server": {"port": True}}, "server.port: expected an integer, got True"),
+        ({"providers": {"pva": {"kind": "smspva", "api_key": "k", "poll_interval": "fast"}}},
+         "providers.pva.poll_interval: expected a number, got 'fast'"),
+        ({"routing": {"deadline": False}}, "routing.deadline: expected a number, got False"),
+        ({"redis": {"url": 6379}}, "redis.url: expected a string, got 6379"),
+        ({"redis": "redis://x"}, "redis: expected a table, got 'redis://x'"),
+        ({"tenants": {"name": "a"}}, "tenants: expected an array, got a table"),
+        (minimal(markup="ten"), "tenants[0].markup: expected a number, got 'ten'"),
+        (minimal(providers="pva"), "tenants[0].providers: expected an array, got 'pva'"),
+        (minimal(strategy="cheapst"),
+         "tenants[0].strategy: expected one of priority, cheapest, success_rate, weighted "
+         "(did you mean 'cheapest'?), got 'cheapst'"),
+        ({"logging": {"format": "jsno"}},
+         "logging.format: expected one of json, console (did you mean 'json'?), got 'jsno'"),
+        ({"catalog": {"warm": [["tg", "0"]]}},
+         "catalog.warm[0][1]: expected an integer, got '0'"),
+        ({"providers": {"pva": {"kind": "smspva", "api_key": "k", "order_lifetimes": {"tf": 0}}}},
+         "providers.pva.order_lifetimes.tf: input should be greater than 0, got 0"),
+        ({"mapping": {"vaksms": {"countries": {"x": "cn"}}}},
+         "mapping.vaksms.countries.x: the key 'x': expected a country id (a number)"),
+    ],
+)  # fmt: skip
+def test_type_errors_name_the_key_and_the_value(raw: dict[str, object], message: str) -> None:
+    """A wrong type was a traceback (ValueError) naming no key."""
+    with pytest.raises(ConfigError) as raised:
+        settings_from_dict(raw)
+    assert str(raised.value) == message
+    assert "\n" not in str(raised.value)
+
+
+def test_type_errors_from_the_environment() -> None:
+    environ = {"SMSPROXY_SERVER__PORT": "eighty", "SMSPROXY_PROVIDERS__PVA__KIND": "smspva",
+               "SMSPROXY_PROVIDERS__PVA__API_KEY": "k",
+               "SMSPROXY_PROVIDERS__PVA__POLL_INTERVAL": "fast"}  # fmt: skip
+    with pytest.raises(ConfigError) as raised:
+        load_settings(None, environ=environ)
+    assert str(raised.value) == (
+        "server.port: expected an integer, got 'eighty' (from SMSPROXY_SERVER__PORT); "
+        "providers.pva.poll_interval: expected a number, got 'fast' "
+        "(from SMSPROXY_PROVIDERS__PVA__POLL_INTERVAL)"
+    )
+
+
+def test_environment_text_is_read_as_the_settings_type() -> None:
+    """A numeric api key stays the text given (TOML-parsing it made "1e3" into "1000.0")."""
+    environ = {"SMSPROXY_PROVIDERS__PVA__KIND": "smspva", "SMSPROXY_PROVIDERS__PVA__API_KEY": "1e3",
+               "SMSPROXY_PROVIDERS__PVA__CONNECT_TIMEOUT": "2", "SMSPROXY_TENANTS__0__NAME": "007",
+               "SMSPROXY_TENANTS__0__KEY": '"quoted"', "SMSPROXY_TENANTS__0__MARKUP": "0.25",
+               "SMSPROXY_MONEY__RATES": '{ RUB = "0.011" }'}  # fmt: skip
+    settings = load_settings(None, environ=environ)
+    assert settings.providers["pva"].api_key == "1e3"
+    assert settings.providers["pva"].connect_timeout == 2.0
+    assert settings.tenants[0].name == "007"
+    assert settings.tenants[0].key_sha256 == hash_key("quoted")
+    assert settings.tenants[0].markup == Decimal("0.25")
+    assert settings.money.rates == {"RUB": Decimal("0.011")}
+
+
+def test_environment_list_index_must_be_a_number() -> None:
+    environ = {
+        "SMSPROXY_TENANTS__0__ROUTES": "[]",
+        "SMSPROXY_TENANTS__0__ROUTES__X__STRATEGY": "cheapest",
+    }
+    with pytest.raises(ConfigError, match=r"^SMSPROXY_TENANTS__0__ROUTES__X__STRATEGY: 'x' is not"):
+        load_settings(None, environ=environ)
+
+
+def test_secrets_are_not_repeated_in_errors() -> None:
+    raw = {"providers": {"pva": {"kind": "smspva", "api_key": 424242}},
+           "tenants": [{"name": "a", "key": 171717}]}  # fmt: skip
+    with pytest.raises(ConfigError) as raised:
+        settings_from_dict(raw)
+    assert "424242" not in str(raised.value) and "171717" not in str(raised.value)
+    assert "providers.pva.api_key: expected a string" in str(raised.value)
+
+
+def test_weights_name_the_tenants_providers() -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings_from_dict(minimal(weights={"pav": 1}))
+    assert str(raised.value) == (
+        "tenants[0].weights.pav: not one of this tenant's providers (pva) (did you mean 'pva'?)"
+    )
+
+
+def test_defaults_are_unchanged() -> None:
+    """Strict reading changed no default (the values before it, written out)."""
+    providers = {"p": {"kind": "smspva", "api_key": "k"}, "v": {"kind": "vaksms", "api_key": "k"}}
+    settings = settings_from_dict({"providers": providers, "tenants": [{"name": "t", "key": "k"}]})
+    assert settings.server == ServerSettings("0.0.0.0", 8080, 65_536, 64)
+    assert settings.admin == AdminSettings("127.0.0.1", 0, "")
+    assert settings.redis == RedisSettings("", Path("data"), 30.0, "smsproxy", True)
+    assert settings.money == MoneySettings("USD", {})
+    assert settings.logging == LoggingSettings("json", "info")
+    assert settings.catalog == CatalogSettings(300.0, 86400.0, 20, ())
+    assert settings.routing == RoutingSettings(30.0, 60.0, 3, 300.0, 30.0, 6, True, 0.5, 60.0)
+    assert settings.webhooks == WebhookSettings(False)
+    assert settings.mapping == MappingSettings({}, {}, {})
+    assert settings.providers["p"] == ProviderSettings(
+        "p", "smspva", "k", "https://api.smspva.com", "USD", 5.0, 600.0, 5.0, 15.0, 100, 50.0, 5,
+        30.0, 560.0, "https://smspva.com/api/rent.php", {},
+    )  # fmt: skip
+    assert settings.providers["v"] == ProviderSettings(
+        "v", "vaksms", "k", "https://vak-sms.ru", "RUB", 5.0, 1200.0, 5.0, 15.0, 100, 20.0, 5,
+        30.0, 1160.0, "", {},
+    )  # fmt: skip
+    assert settings.tenants[0] == TenantSettings(
+        "t", hash_key("k"), ("p", "v"), "USD", Decimal(0), "priority", {}, (), "", ""
+    )
+
+
+def test_missing_rate_stops_the_app_before_it_serves() -> None:
+    """A provider currency without a money.rates entry failed inside the server's startup
+    (a traceback, exit 3): create_app now refuses the settings."""
+    settings = settings_from_dict({"providers": {"vak": {"kind": "vaksms", "api_key": "k"}}})
+    with pytest.raises(ConfigError, match=r"money.rates has no rate for \['RUB'\]"):
+        create_app(settings)

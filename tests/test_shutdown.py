@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, cast
 
+import httpx
+import pytest
+from redis import Redis
 from structlog.testing import capture_logs
 
-from proxy.app import Deadline, bounded
+from proxy.actions import Context
+from proxy.app import Deadline, bounded, build_state, connect_redis
+from proxy.config import settings_from_dict
+from proxy.poller import Poller
+from proxy.providers.http import make_client
+from proxy.redis_server import EmbeddedRedis
+from proxy.serving import free_port
+from tests.conftest import SMSPVA_KEY, VAKSMS_KEY, Upstream, proxy_config
 
 
 async def test_a_hanging_step_is_left_after_its_time() -> None:
@@ -73,3 +93,167 @@ def test_the_whole_shutdown_shares_one_deadline() -> None:
     assert 0.1 < left() <= 0.2
     time.sleep(0.25)
     assert left() == 0.01
+
+
+# `smsproxy serve` stopped by SIGTERM, idle and with requests in flight (issue 14: up to a
+# third of stops took 20 s, the poller's webhook task having ignored its cancellation; the old
+# code fails this test, 7 of its 40 stops taking 20.3 s).
+
+STOPS = 20  # of each kind
+EXIT_SECONDS = 5.0
+LANES = 2  # servers started and stopped side by side, to keep the test short
+
+
+def serve_config(directory: Path, redis_url: str, smspva: Upstream, vaksms: Upstream) -> Path:
+    config = directory / "smsproxy.toml"
+    config.write_text(
+        f'[redis]\nurl = "{redis_url}"\n[money]\nrates = {{ RUB = "0.01" }}\n'
+        f'[providers.smspva]\nbase_url = "{smspva.url}"\napi_key = "{SMSPVA_KEY}"\n'
+        f'[providers.vaksms]\nbase_url = "{vaksms.url}"\napi_key = "{VAKSMS_KEY}"\n'
+        '[[tenants]]\nname = "t"\nkey = "k"\n'
+    )
+    return config
+
+
+def load(base: str, stop: threading.Event, answers: list[str]) -> None:
+    """A client buying numbers, asking its balance and listing its activations until `stop`;
+    what it was answered."""
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            for action in ("getNumber&service=tg&country=0", "getBalance", "getActiveActivations"):
+                try:
+                    answers.append(client.get(f"{base}&action={action}").text[:40])
+                except httpx.HTTPError:  # refused or cut off: the server is going
+                    stop.wait(0.01)
+
+
+def stop_once(config: Path, redis: Any, busy: bool) -> float:
+    """Start `serve` on a prefix of its own, wait until its poller holds the lease (the webhook
+    task runs then), SIGTERM it (busy: under four clients' load) and time its exit."""
+    prefix = f"s{uuid.uuid4().hex[:10]}"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "SMSPROXY_REDIS__KEY_PREFIX": prefix},
+    )  # fmt: skip
+    lease = f"{prefix}:{{active}}:lease"
+    stop, answers, clients = threading.Event(), list[str](), list[threading.Thread]()
+    try:
+        deadline = time.monotonic() + 30
+        while not redis.exists(lease):
+            assert process.poll() is None, process.communicate()[0]
+            assert time.monotonic() < deadline, "the poller took no lease"
+            time.sleep(0.05)
+        if busy:
+            base = f"http://127.0.0.1:{port}/stubs/handler_api.php?api_key=k"
+            clients = [threading.Thread(target=load, args=(base, stop, answers)) for _ in range(4)]
+            for client in clients:
+                client.start()
+            time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        try:
+            output, _ = process.communicate(timeout=30)
+        finally:
+            took = time.monotonic() - sent
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    assert "shutdown_step_timed_out" not in output, output
+    assert not redis.exists(lease), "the lease was not given back"
+    assert not busy or answers, "no request was answered"
+    # The requests in flight were served whole: none met a closed Redis or an exception.
+    failures = ('"store_failed"', '"request_failed"', "Exception in ASGI application")
+    assert not any(failure in output for failure in failures), output
+    return took
+
+
+def test_serve_stops_promptly_idle_and_busy(
+    tmp_path: Path, redis_server: EmbeddedRedis, smspva: Upstream, vaksms: Upstream
+) -> None:
+    config = serve_config(tmp_path, redis_server.url, smspva, vaksms)
+    redis = Redis.from_url(redis_server.url)
+    kinds = [False] * STOPS + [True] * STOPS
+    try:
+        with ThreadPoolExecutor(LANES) as lanes:
+            took = list(lanes.map(lambda busy: stop_once(config, redis, busy), kinds))
+    finally:
+        redis.close()
+    exits = [("busy" if busy else "idle", round(t, 2)) for busy, t in zip(kinds, took, strict=True)]
+    print("exits (s):", exits)  # shown with -s or -rP
+    slow = [(kind, t) for kind, t in exits if t > EXIT_SECONDS]
+    assert not slow, f"exits over {EXIT_SECONDS:g} s: {slow}; all: {exits}"
+
+
+# The poller's stop does not depend on its round honouring a cancellation.
+
+
+@pytest.fixture(name="ctx")
+async def fixture_ctx(redis_server: EmbeddedRedis) -> AsyncIterator[Context]:
+    nowhere = "http://127.0.0.1:9"
+    settings = settings_from_dict(proxy_config(redis_server.url, nowhere, nowhere))
+    redis, client = connect_redis(redis_server.url), make_client()
+    try:
+        yield build_state(settings, redis, client)["ctx"]
+    finally:
+        await client.aclose()
+        await redis.aclose(close_connection_pool=True)
+
+
+class Stubborn(Poller):
+    """Its rounds swallow cancellations, as redis-py 8 on Python 3.11 can; `gives_in`: the
+    round then ends (the cancellation lost), else it goes on until `released`."""
+
+    def __init__(self, ctx: Context, gives_in: bool) -> None:
+        super().__init__(ctx, {})
+        self.gives_in = gives_in
+        self.released = asyncio.Event()
+        self.in_round = asyncio.Event()
+        self.rounds = 0
+
+    async def _round(self) -> None:
+        await super()._round()  # takes the lease
+        self.rounds += 1
+        self.in_round.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            if not self.gives_in:
+                await self.released.wait()
+
+
+async def lease_holder(ctx: Context) -> str | None:
+    return cast("str | None", await ctx.store.redis.get(ctx.store.keys.poller_lease()))
+
+
+async def test_a_round_that_loses_its_cancellation_still_ends_the_poller(ctx: Context) -> None:
+    poller = Stubborn(ctx, gives_in=True)
+    task = poller.start()
+    await asyncio.wait_for(poller.in_round.wait(), 5)
+    assert await lease_holder(ctx) == poller.holder
+    started = time.monotonic()
+    assert await poller.stop(grace=0.1)  # cancelled, then ended at its loop's next turn
+    assert time.monotonic() - started < 1.0
+    assert task.cancelled() and poller.rounds == 1
+    assert await lease_holder(ctx) is None  # given back: another replica takes over at once
+
+
+async def test_a_round_that_never_ends_is_left_behind(ctx: Context) -> None:
+    poller = Stubborn(ctx, gives_in=False)
+    task = poller.start()
+    await asyncio.wait_for(poller.in_round.wait(), 5)
+    started = time.monotonic()
+    with capture_logs() as logs:
+        assert not await poller.stop(grace=0.1)
+    assert time.monotonic() - started < 1.0
+    assert [entry["event"] for entry in logs] == ["poller_left_running"]
+    assert await lease_holder(ctx) == poller.holder  # still its own: it expires (LEASE_TTL)
+    poller.released.set()  # the round ends at last: no other round follows
+    await asyncio.wait({task}, timeout=1.0)
+    assert task.done() and poller.rounds == 1

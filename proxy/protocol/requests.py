@@ -24,6 +24,43 @@ class ProtocolError(Exception):
         self.word = word
 
 
+# Numbers: ASCII digits only, at most 18 of them. str.isdigit() also takes "²" (int() refuses
+# it: an ERROR_SQL with a traceback), "١" (int() reads 1) and any length (int() refuses more
+# than 4,300 digits); 10**18 - 1 fits a signed 64-bit integer, in Redis and everywhere after.
+NUMBER_DIGITS = 18
+NUMBER_MAX = 10**NUMBER_DIGITS - 1
+_NUMBER = re.compile(rf"-?[0-9]{{1,{NUMBER_DIGITS}}}")  # [0-9], not \d: \d is any Unicode digit
+
+# The free strings a client can make smsproxy keep (in Redis, in a log's context): longer ones
+# answer BAD_ACTION, as a request beyond the server's limits does (README "Limits"); never cut.
+ORDER_ID_CHARS = 128  # getNumberV2 orderId: a reseller's id (a UUID is 36)
+URL_CHARS = 2048  # getRentNumber url: the webhook
+OPERATOR_CHARS = 64  # each name in `operator` (the longest real one has under 20)
+
+
+def number(value: str | None, *, signed: bool = False) -> int | None:
+    """The integer `value` spells in ASCII digits (at most 18; a leading `-` when `signed`),
+    surrounding blanks aside; None for anything else. The one reading of a number from a
+    client: every numeric parameter goes through here, and each action answers its own word
+    for None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) > NUMBER_DIGITS + 1 or not _NUMBER.fullmatch(text):
+        return None
+    if text.startswith("-") and not signed:
+        return None
+    return int(text)
+
+
+def _bounded(params: Params, name: str, most: int) -> str:
+    """A free string the request keeps; BAD_ACTION when longer than `most` characters."""
+    value = params.get(name, "").strip()
+    if len(value) > most:
+        raise ProtocolError(Word.BAD_ACTION, f"{name} longer than {most} characters")
+    return value
+
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", ""})
 
@@ -328,8 +365,11 @@ def _get_balance(params: Params) -> GetBalance:
 
 
 def _operators(params: Params) -> tuple[str, ...]:
-    """`operator=a,b`, lower-cased; `any` means no filter (seeds/002:36)."""
-    names = (op.strip().lower() for op in params.get("operator", "").split(","))
+    """`operator=a,b`, lower-cased; `any` means no filter (seeds/002:36). A name is kept with
+    the activation it buys: one over OPERATOR_CHARS answers BAD_ACTION."""
+    names = tuple(op.strip().lower() for op in params.get("operator", "").split(","))
+    if any(len(name) > OPERATOR_CHARS for name in names):
+        raise ProtocolError(Word.BAD_ACTION, f"operator longer than {OPERATOR_CHARS} characters")
     return tuple(name for name in names if name and name != "any")
 
 
@@ -352,12 +392,11 @@ def _get_number(params: Params, *, v2: bool) -> GetNumber:
     # and smsproxy pays none; `verification` (002:194) asks for a number that can also take a
     # call: the SMS side is served, and a number that gets no SMS is refunded anyway.
     country_text = params.get("country", "").strip() or "0"  # missing country means 0
-    try:
-        country = int(country_text)
-    except ValueError:
-        raise ProtocolError(Word.NO_NUMBERS, f"country {country_text!r}") from None
+    country = number(country_text)
+    if country is None:
+        raise ProtocolError(Word.NO_NUMBERS, "country is not a number")
     operators = _operators(params)
-    order_id = (params.get("orderId", "").strip() or None) if v2 else None
+    order_id = (_bounded(params, "orderId", ORDER_ID_CHARS) or None) if v2 else None
     return GetNumber(
         service=service,
         country=country,
@@ -389,25 +428,28 @@ def _names(value: str | None) -> tuple[str, ...]:
     return tuple(n.strip() for n in (value or "").split(",") if n.strip())
 
 
+# A price as clients write one: ASCII digits, a point and decimals. Decimal() alone would also
+# read "١٢" (12), "1e999999999" and numerals of any length.
+PRICE = re.compile(r"[0-9]{1,18}(?:\.[0-9]{0,18})?|\.[0-9]{1,18}")
+
+
 def _max_price(value: str | None) -> Decimal | None:
     """A positive price, or None: anything else means no Free Price cap (seeds/004:108-109)."""
-    if value is None or not value.strip():
+    text = (value or "").strip()
+    if not PRICE.fullmatch(text):
         return None
-    try:
-        price = Decimal(value.strip())
-    except InvalidOperation:
-        return None
-    return price if price.is_finite() and price > 0 else None
+    price = Decimal(text)
+    return price if price > 0 else None
 
 
 def _activation_id(params: Params, bad: Word, *names: str) -> int:
     for name in names:
         value = params.get(name)
         if value is not None:
-            text = value.strip()
-            if text.isdigit():
-                return int(text)
-            raise ProtocolError(bad, f"{name} {text!r} is not a number")
+            activation_id = number(value)
+            if activation_id is not None:
+                return activation_id
+            raise ProtocolError(bad, f"{name} is not a number")
     raise ProtocolError(bad, "id is missing")
 
 
@@ -418,11 +460,9 @@ def _get_status(params: Params, *, v2: bool) -> GetStatus:
 def _set_status(params: Params) -> SetStatus:
     # seeds/004:222: WRONG_ACTIVATION_ID for an id that is not a number.
     activation_id = _activation_id(params, Word.WRONG_ACTIVATION_ID, "id", "activationId")
-    text = params.get("status", "").strip()
-    try:
-        status = int(text)
-    except ValueError:
-        raise ProtocolError(Word.BAD_STATUS, f"status {text!r}") from None
+    status = number(params.get("status"), signed=True)  # -1: SMSPVA's own cancel (000:363)
+    if status is None:
+        raise ProtocolError(Word.BAD_STATUS, "status is not a number")
     return SetStatus(activation_id, status)
 
 
@@ -447,18 +487,21 @@ def _get_history(params: Params) -> GetHistory:
     )
 
 
+MOMENT_CHARS = 64  # the longest ISO 8601 time is 32 characters
+
+
 def _moment(value: str | None) -> float | None:
     """A Unix timestamp (seeds/002:439-441); an ISO 8601 time is taken too (herosms sends
     one). Anything else is no bound, as the seeds name no error word for it."""
     text = (value or "").strip()
-    if not text:
+    if not text or not text.isascii() or len(text) > MOMENT_CHARS:
         return None
     try:
-        number = float(Decimal(text))
+        seconds = float(Decimal(text))
     except (InvalidOperation, ValueError):  # ValueError: a signalling NaN
         pass
     else:
-        return number if math.isfinite(number) else None
+        return seconds if math.isfinite(seconds) else None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -475,7 +518,8 @@ def _optional_country(params: Params) -> int | None:
     value = _optional(params, "country")
     if value is None:
         return None
-    return int(value) if value.lstrip("-").isdigit() else NO_SUCH_COUNTRY
+    country = number(value)
+    return NO_SUCH_COUNTRY if country is None else country
 
 
 def _numbers_status(params: Params) -> GetNumbersStatus:
@@ -532,9 +576,10 @@ def _rent_id(params: Params) -> int:
     text = params.get("id", "").strip()
     if not text:
         raise _RentInvalid("NO_ID_RENT")
-    if not text.isdigit():
+    rent_id = number(text)
+    if rent_id is None:
         raise _RentInvalid("INVALID_PHONE")  # seeds/002:816: a wrong rental id
-    return int(text)
+    return rent_id
 
 
 def _rent_hours(params: Params) -> int:
@@ -542,20 +587,26 @@ def _rent_hours(params: Params) -> int:
     text = (params.get("rent_time") or params.get("time") or "").strip()
     if not text:
         return RENT_HOURS
-    if not text.isdigit() or int(text) < RENT_HOURS:
+    hours = number(text)
+    if hours is None or hours < RENT_HOURS:
         raise _RentInvalid("INVALID_TIME")  # seeds/004:495: hours from 4 up
-    return int(text)
+    return hours
 
 
 def _rent_country(params: Params) -> int:
     # SPEC-NOTES "missing country": rent defaults to Russia (002:726, 004:407)
-    text = params.get("country", "").strip() or "0"
-    return int(text) if text.isdigit() else NO_SUCH_COUNTRY
+    country = number(params.get("country", "").strip() or "0")
+    return NO_SUCH_COUNTRY if country is None else country
 
 
 def _natural(params: Params, name: str, default: int) -> int:
+    """A count or an offset: more ASCII digits than `number` reads are more than any page
+    (each use caps it); anything else that is no number is the default (no error word)."""
     text = params.get(name, "").strip()
-    return int(text) if text.isdigit() else default
+    value = number(text)
+    if value is not None:
+        return value
+    return NUMBER_MAX if text.isascii() and text.isdigit() else default
 
 
 def _rent_number(params: Params) -> GetRentNumber:
@@ -563,7 +614,7 @@ def _rent_number(params: Params) -> GetRentNumber:
     if not service:
         raise _RentInvalid("BAD_SERVICE")  # seeds/002:776: service not specified
     operators = _operators(params)
-    url = params.get("url", "").strip()
+    url = _bounded(params, "url", URL_CHARS)
     return GetRentNumber(service, _rent_hours(params), _rent_country(params), operators, url)
 
 

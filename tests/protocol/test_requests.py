@@ -7,6 +7,11 @@ from decimal import Decimal
 import pytest
 
 from proxy.protocol.requests import (
+    NO_SUCH_COUNTRY,
+    NUMBER_MAX,
+    OPERATOR_CHARS,
+    ORDER_ID_CHARS,
+    URL_CHARS,
     CreateTaskForCall,
     GetActiveActivations,
     GetBalance,
@@ -15,9 +20,14 @@ from proxy.protocol.requests import (
     GetMultiServiceNumber,
     GetNumber,
     GetOutgoingCalls,
+    GetPrices,
+    GetRentNumber,
+    GetRentStatus,
     GetStatus,
     ProtocolError,
+    RentRefused,
     SetStatus,
+    number,
     parse_bool,
     parse_request,
 )
@@ -209,3 +219,135 @@ class TestHistory:
     def test_unusable_time_is_no_bound(self, value: str) -> None:
         request = parse_request({"action": "getHistory", "start": value, "end": value})
         assert request == GetHistory(None, None, 0, 50)
+
+
+class TestNumbers:
+    """Issue 14: every numeric parameter is ASCII digits, at most 18 (proxy.protocol.requests
+    .number); `str.isdigit()` took "²" (int() then failed: ERROR_SQL) and "١" (read as 1)."""
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [("0", 0), ("17", 17), (" 42 ", 42), ("007", 7), ("9" * 18, 10**18 - 1)],
+    )
+    def test_ascii_digits(self, value: str, expected: int) -> None:
+        assert number(value) == expected
+
+    @pytest.mark.parametrize(
+        "value",
+        [None, "", " ", "²", "١", "１", "٣٤", "9" * 19, "9" * 4301, "-1", "+1", "1.0", "1e3",
+         "1_000", "0x1", "1 2", "\x00", "৫"],
+    )  # fmt: skip
+    def test_anything_else_is_none(self, value: str | None) -> None:
+        assert number(value) is None
+
+    def test_signed(self) -> None:
+        assert number("-1", signed=True) == -1
+        assert number("-" + "9" * 18, signed=True) == -(10**18 - 1)
+        assert number("-" + "9" * 19, signed=True) is None
+        assert number("--1", signed=True) is None
+
+    @pytest.mark.parametrize("value", ["²", "١", "9" * 4301, "9" * 19])
+    def test_each_action_answers_its_word(self, value: str) -> None:
+        cases = {
+            "getStatus": ({"id": value}, Word.NO_ACTIVATION),
+            "getFullSms": ({"id": value}, Word.NO_ACTIVATION),
+            "setStatus": ({"id": value, "status": "8"}, Word.WRONG_ACTIVATION_ID),
+            "getExtraActivation": ({"activationId": value}, Word.WRONG_ACTIVATION_ID),
+            "checkExtraActivation": ({"activationId": value}, Word.WRONG_ACTIVATION_ID),
+            "getAdditionalService": ({"id": value}, Word.WRONG_ACTIVATION_ID),
+            "getNumber": ({"service": "tg", "country": value}, Word.NO_NUMBERS),
+        }
+        for action, (params, word) in cases.items():
+            assert error_word({"action": action, **params}) is word, action
+        assert error_word({"action": "setStatus", "id": "1", "status": value}) is Word.BAD_STATUS
+
+    @pytest.mark.parametrize("value", ["²", "١", "9" * 4301])
+    def test_rent_words(self, value: str) -> None:
+        for action in ("getRentStatus", "setRentStatus", "continueRentNumber"):
+            assert parse_request({"action": action, "id": value, "status": "1"}) == RentRefused(
+                "INVALID_PHONE"
+            )
+        for action in ("getRentNumber", "getRentServicesAndCountries"):
+            request = parse_request({"action": action, "service": "tg", "rent_time": value})
+            assert request == RentRefused("INVALID_TIME")
+
+    @pytest.mark.parametrize("value", ["²", "١", "9" * 4301])
+    def test_no_word_means_the_default(self, value: str) -> None:
+        """Paging has no error word (as before for `x`), a country none matches nothing."""
+        paged = (
+            GetHistory(None, None, 10_000, 100)
+            if value.isascii()
+            else GetHistory(None, None, 0, 50)
+        )
+        assert parse_request({"action": "getHistory", "limit": value, "offset": value}) == paged
+        assert parse_request({"action": "getPrices", "country": value}) == GetPrices(
+            None, NO_SUCH_COUNTRY
+        )
+        request = parse_request({"action": "getRentNumber", "service": "tg", "country": value})
+        assert isinstance(request, GetRentNumber)
+        assert request.country == NO_SUCH_COUNTRY
+
+    def test_paging_past_18_digits_is_past_the_end(self) -> None:
+        """A deeper offset than any history answers [] (as 10**30 did before), not page 1."""
+        request = parse_request({"action": "getHistory", "offset": "9" * 30, "limit": "9" * 30})
+        assert request == GetHistory(None, None, 10_000, 100)
+        request = parse_request({"action": "getRentStatus", "id": "1", "page": "9" * 19})
+        assert isinstance(request, GetRentStatus)
+        assert request.page == NUMBER_MAX
+
+    def test_negative_status_is_smspva_cancel(self) -> None:
+        """seeds/000:363: -1 stays a status."""
+        assert parse_request({"action": "setStatus", "id": "5", "status": "-1"}) == SetStatus(5, -1)
+
+    @pytest.mark.parametrize("value", ["١٢", "1" * 19, "1e999999999", "1e3", "-1.5", "1,5"])
+    def test_max_price_is_ascii_and_short(self, value: str) -> None:
+        """A malformed cap is no cap, as before (seeds/004:108-109)."""
+        request = parse_request({"action": "getNumber", "service": "tg", "maxPrice": value})
+        assert isinstance(request, GetNumber)
+        assert request.max_price is None
+
+    @pytest.mark.parametrize(
+        ("value", "price"),
+        [("12.5", "12.5"), ("3", "3"), (".5", "0.5"), ("2.", "2"), (" 0.10 ", "0.10")],
+    )
+    def test_max_price(self, value: str, price: str) -> None:
+        request = parse_request({"action": "getNumber", "service": "tg", "maxPrice": value})
+        assert isinstance(request, GetNumber)
+        assert request.max_price == Decimal(price)
+
+    @pytest.mark.parametrize("value", ["١٧٠٠٠٠٠٠٠٠", "1" * 65, "２０２３-11-14"])
+    def test_times_are_ascii_and_short(self, value: str) -> None:
+        request = parse_request({"action": "getHistory", "start": value})
+        assert request == GetHistory(None, None, 0, 50)
+
+
+class TestStoredStrings:
+    """Free strings smsproxy keeps: past their cap BAD_ACTION, never cut."""
+
+    def test_order_id(self) -> None:
+        longest = "o" * ORDER_ID_CHARS
+        request = parse_request({"action": "getNumberV2", "service": "tg", "orderId": longest})
+        assert isinstance(request, GetNumber)
+        assert request.order_id == longest
+        params = {"action": "getNumberV2", "service": "tg", "orderId": longest + "o"}
+        assert error_word(params) is Word.BAD_ACTION
+
+    def test_rent_url(self) -> None:
+        longest = "https://example.com/" + "u" * (URL_CHARS - 20)
+        request = parse_request({"action": "getRentNumber", "service": "tg", "url": longest})
+        assert isinstance(request, GetRentNumber)
+        assert request.url == longest
+        params = {"action": "getRentNumber", "service": "tg", "url": longest + "u"}
+        assert error_word(params) is Word.BAD_ACTION
+
+    @pytest.mark.parametrize(
+        "action",
+        ["getNumber", "getNumberV2", "getRentNumber", "getMultiServiceNumber",
+         "getRentServicesAndCountries"],
+    )  # fmt: skip
+    def test_operator_names(self, action: str) -> None:
+        fine = {"action": action, "service": "tg", "multiService": "wa,vi"}
+        parse_request({**fine, "operator": "mts," + "m" * OPERATOR_CHARS})
+        assert error_word({**fine, "operator": "mts," + "m" * (OPERATOR_CHARS + 1)}) is (
+            Word.BAD_ACTION
+        )
