@@ -8,7 +8,6 @@ import dataclasses
 import gc
 import json
 import random
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -19,6 +18,7 @@ from urllib.parse import parse_qsl
 import httpx
 import redis.asyncio as aioredis
 import structlog
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -59,9 +59,10 @@ from proxy.providers.http import make_client
 from proxy.redis_server import EmbeddedRedis
 from proxy.store.activations import ActivationStore, StoreError
 from proxy.store.cache import RecordCache
+from proxy.store.connect import RedisLink, connect_redis
 from proxy.store.keys import Keys
 from proxy.store.outbox import Outbox
-from proxy.store.packing import pack_with_hiredis
+from proxy.store.watch import StoreWatch
 from proxy.tenants import Tenants
 from proxy.webhooks import Notifier, Sender
 
@@ -77,6 +78,7 @@ class State(TypedDict):
     ctx: Context
     tenants: Tenants
     redis: aioredis.Redis
+    link: RedisLink
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -87,12 +89,13 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         embedded: EmbeddedRedis | None = None
         url = settings.redis.url
-        if not url:
+        if not url and settings.redis.mode == "single":
             embedded = EmbeddedRedis(settings.redis.data_dir)
             await asyncio.to_thread(embedded.start)
             url = embedded.url
             structlog.get_logger("redis").info("embedded_redis_started", url=url)
-        redis = connect_redis(url)
+        link = connect_redis(settings.redis, url)
+        asyncio.get_running_loop().set_exception_handler(log_loop_exception)
         client = make_client()
         # Webhooks: apart from upstream calls, and no connection kept for another delivery (one
         # to a client's pinned address must not carry another host's request or TLS session).
@@ -100,11 +103,13 @@ def create_app(settings: Settings) -> Starlette:
             follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
         )
         warming: asyncio.Task[None] | None = None
+        watch = StoreWatch(link, Keys(settings.redis.key_prefix).ready_probe())
         cache: RecordCache | None = None
         state: State | None = None
         poller: Poller | None = None
         try:
-            state = build_state(settings, redis, client)
+            state = build_state(settings, link, client)
+            await watch.start()
             # What exists now lives as long as the app: kept out of the cyclic collector's
             # sight, a full collection no longer walks the code tables and modules (on the
             # 2-core reference machine such a pause took 40 ms, in the middle of requests).
@@ -147,7 +152,8 @@ def create_app(settings: Settings) -> Starlette:
                 await bounded("record_cache", cache.stop(), min(TASK_SECONDS, left()))
             await bounded("upstream_client", client.aclose(), left())
             await bounded("webhook_client", hooks.aclose(), left())
-            await bounded("redis_client", redis.aclose(close_connection_pool=True), left())
+            await bounded("store_watch", watch.stop(), min(TASK_SECONDS, left()))
+            await bounded("redis_client", link.aclose(), left())
             if embedded is not None:
                 await asyncio.to_thread(embedded.stop, max(1.0, left()))
 
@@ -223,25 +229,6 @@ def _retrieve(task: asyncio.Future[Any]) -> None:
         shutdown_log.warning("shutdown_step_failed_late", exc_info=error)
 
 
-# redis-py 8 gives connections a socket_timeout (5 s; none before 8) and then sends each
-# command under asyncio.wait_for, which on Python 3.11 loses a cancellation that comes as the
-# write completes (CPython gh-86296, fixed in 3.12): the cancelled task runs on. Under uvloop
-# that was a quarter of cancellations, and a stop waited 20 s for the poller (issue 14).
-# On 3.11 then, no socket timeout, as before redis-py 8.
-SOCKET_TIMEOUT: dict[str, Any] = {"socket_timeout": None} if sys.version_info < (3, 12) else {}
-
-
-def connect_redis(url: str, max_connections: int = 64) -> aioredis.Redis:
-    """A client whose pool waits for a free connection instead of failing under bursts
-    (a catalog request reads many entries at once)."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, decode_responses=True, max_connections=max_connections, timeout=10,
-        health_check_interval=30, **SOCKET_TIMEOUT,
-    )  # fmt: skip
-    pack_with_hiredis(pool)
-    return aioredis.Redis(connection_pool=pool)
-
-
 def load_maps(settings: Settings) -> tuple[CodeMap, OperatorMap]:
     """The code and operator tables with the configuration's own pairs applied."""
     mapping = settings.mapping
@@ -263,8 +250,9 @@ def check_settings(settings: Settings) -> None:
     load_maps(settings)
 
 
-def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncClient) -> State:
+def build_state(settings: Settings, link: RedisLink, client: httpx.AsyncClient) -> State:
     """Providers, store and dispatcher for one app instance."""
+    redis = link.client
     keys = Keys(settings.redis.key_prefix)
     health = Health(redis, keys, dict(settings.providers), settings.routing)
     metrics = Metrics()
@@ -276,8 +264,8 @@ def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncCl
     money.check([*(p.currency for p in settings.providers.values()),
                  *(t.currency for t in settings.tenants)])  # fmt: skip
     codes, operators = load_maps(settings)
-    cache = RecordCache(redis, keys.changes()) if settings.redis.local_cache else None
-    store = ActivationStore(redis, keys, settings.redis.retention_days * 86400, cache)
+    cache = RecordCache(link.pubsub, keys.changes()) if settings.redis.local_cache else None
+    store = ActivationStore(redis, keys, settings.redis.retention_days * 86400, cache, link)
     catalogs = Catalogs(
         OfferCache(redis, keys, settings.catalog),
         providers,
@@ -303,7 +291,7 @@ def build_state(settings: Settings, redis: aioredis.Redis, client: httpx.AsyncCl
         settings=settings.routing,
         notifier=Notifier(Outbox(redis, keys), {t.name: t.webhook_url for t in settings.tenants}),
     )
-    return State(ctx=ctx, tenants=Tenants(settings.tenants), redis=redis)
+    return State(ctx=ctx, tenants=Tenants(settings.tenants), redis=redis, link=link)
 
 
 class Oversized(ProtocolError):
@@ -451,13 +439,32 @@ async def health_live(request: Request) -> Response:
 
 
 async def health_ready(request: Request) -> Response:
-    """Ready when Redis answers."""
+    """Ready when the primary takes a write now (a replica answering pings, a cluster with
+    slots uncovered or a demoted primary are not ready), checked on each call, within
+    READY_TIMEOUT."""
     ctx: Context = request.state.ctx
+    link: RedisLink = request.state.link
     try:
-        await ctx.store.ping()
-    except StoreError as exc:
-        return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
+        async with asyncio.timeout(READY_TIMEOUT):
+            await link.writable(ctx.store.keys.ready_probe())
+    except (RedisError, OSError) as exc:  # TimeoutError is an OSError
+        error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        return JSONResponse({"status": "unavailable", "redis": error}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+READY_TIMEOUT = 2.0  # a probe's whole answer: an orchestrator's own timeout is often 1-5 s
+
+
+def log_loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """What asyncio reports (a task's unretrieved error, a callback's) as one JSON line,
+    not the stdlib logger's multi-line traceback."""
+    error = context.get("exception")
+    structlog.get_logger("asyncio").error(
+        "asyncio_error",
+        message=context.get("message"),
+        exc_info=error if isinstance(error, BaseException) else None,
+    )
 
 
 async def health_upstreams(request: Request) -> Response:

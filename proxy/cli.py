@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -17,7 +19,7 @@ import httpx
 import structlog
 
 from proxy import __version__
-from proxy.app import HANDLER_PATH, create_admin_app, create_app, load_maps
+from proxy.app import HANDLER_PATH, check_settings, create_admin_app, create_app, load_maps
 from proxy.config import ConfigError, Settings, load_settings, settings_from_dict
 from proxy.logging import configure_logging
 from proxy.mapping.report import unmapped_json, unmapped_report
@@ -25,6 +27,7 @@ from proxy.serving import (
     CannotListen,
     Server,
     free_port,
+    listen,
     make_server,
     run,
     serve_until_signalled,
@@ -61,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, default=os.environ.get("SMSPROXY_CONFIG"))
     serve.add_argument("--host", help="overrides [server] host")
     serve.add_argument("--port", type=int, help="overrides [server] port")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("SMSPROXY_WORKERS", "1") or 1),
+        help="processes serving the one port (default 1; one per core uses them all)",
+    )
     serve.set_defaults(run=run_serve)
 
     demo = commands.add_parser("demo", help="Redis, both emulators and the proxy on loopback")
@@ -199,12 +208,57 @@ def run_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.logging.format, settings.logging.level)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    if args.workers < 1:
+        raise ConfigError(f"--workers: at least 1, got {args.workers}")
+    if args.workers > 1:
+        return serve_workers(settings, host, port, args)
     try:
         servers = proxy_servers(settings, host, port)
     except CannotListen as exc:
         exc.hint = "--port" if exc.port == port else "[admin] port"
         raise
     log_start(settings, host, port, args.config)
+    warn_open_admin(settings)
+    run(serve_until_signalled(servers))
+    return 0
+
+
+def serve_workers(settings: Settings, host: str, port: int, args: argparse.Namespace) -> int:
+    """`--workers N`: the sockets bound here, N forked workers serving them (proxy.workers).
+    An embedded Redis is started here too, once, and shared by the workers."""
+    from proxy.redis_server import EmbeddedRedis
+    from proxy.workers import supervise
+
+    check_settings(settings)
+    admin = settings.admin
+    try:
+        sockets = listen(host, port)
+        admin_sockets = listen(admin.host, admin.port) if admin.port else []
+    except CannotListen as exc:
+        exc.hint = "--port" if exc.port == port else "[admin] port"
+        raise
+    log_start(settings, host, port, args.config)
+    warn_open_admin(settings)
+    embedded: EmbeddedRedis | None = None
+    if settings.redis.mode == "single" and not settings.redis.url:
+        embedded = EmbeddedRedis(settings.redis.data_dir).start()
+        structlog.get_logger("redis").info("embedded_redis_started", url=embedded.url)
+        redis = dataclasses.replace(settings.redis, url=embedded.url)
+        settings = dataclasses.replace(settings, redis=redis)
+
+    def worker(index: int) -> int:
+        servers = proxy_servers(settings, host, port, sockets, admin_sockets)
+        run(serve_until_signalled(servers))
+        return 0
+
+    try:
+        return supervise(args.workers, worker)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def warn_open_admin(settings: Settings) -> None:
     if not settings.admin.port and not settings.admin.token:
         structlog.get_logger("admin").warning(
             "operator_endpoints_open",
@@ -212,8 +266,6 @@ def run_serve(args: argparse.Namespace) -> int:
             hint="they show upstream balances to anyone reaching this port: "
             "set [admin] port (own address) or [admin] token",
         )
-    run(serve_until_signalled(servers))
-    return 0
 
 
 def log_start(settings: Settings, host: str, port: int, config: Path | None) -> None:
@@ -234,15 +286,23 @@ def log_start(settings: Settings, host: str, port: int, config: Path | None) -> 
         log.warning("no_providers", hint="no number can be bought: add [providers.<name>]")
 
 
-def proxy_servers(settings: Settings, host: str, port: int) -> list[Server]:
+def proxy_servers(
+    settings: Settings,
+    host: str,
+    port: int,
+    sockets: list[socket.socket] | None = None,
+    admin_sockets: list[socket.socket] | None = None,
+) -> list[Server]:
     """The proxy on host:port and, when [admin] port is set, its operator endpoints on
-    [admin] host:port: two servers for one event loop, sharing one state."""
+    [admin] host:port: two servers for one event loop, sharing one state (on `sockets`,
+    `admin_sockets` when a supervisor bound them)."""
     app = create_app(settings)
-    servers = [make_server(app, host, port, access_log=False)]
+    servers = [make_server(app, host, port, access_log=False, sockets=sockets)]
     admin = settings.admin
     if admin.port:
         admin_app = create_admin_app(settings, app)
-        servers.append(make_server(admin_app, admin.host, admin.port, lifespan="off"))
+        servers.append(make_server(admin_app, admin.host, admin.port, lifespan="off",
+                                   sockets=admin_sockets or None))  # fmt: skip
         structlog.get_logger("admin").info(
             "operator_endpoints", url=f"http://{admin.host}:{admin.port}", token=bool(admin.token)
         )

@@ -73,8 +73,9 @@ DEFAULT_REFUND_AFTER = {"smspva": 560.0, "vaksms": 1160.0}
 STRATEGIES = ("priority", "cheapest", "success_rate", "weighted")
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+REDIS_MODES = ("single", "sentinel", "cluster")
 # Values of these keys are never repeated in an error message.
-SECRET_KEYS = frozenset({"api_key", "key", "token", "webhook_secret"})
+SECRET_KEYS = frozenset({"api_key", "key", "token", "webhook_secret", "password"})
 
 
 class ConfigError(ValueError):
@@ -197,6 +198,7 @@ Currency = Annotated[str, Strict(), AfterValidator(str.upper), _from_env(str)]
 Kind = Annotated[str, Strict(), _one_of(*PROVIDER_KINDS), _from_env(str)]
 Strategy = Annotated[str, Strict(), _one_of(*STRATEGIES), _from_env(str)]
 LogFormat = Annotated[str, Strict(), _one_of(*LOG_FORMATS), _from_env(str)]
+RedisMode = Annotated[str, Strict(), _one_of(*REDIS_MODES), _from_env(str)]
 LogLevel = Annotated[str, Strict(), AfterValidator(str.lower), _one_of(*LOG_LEVELS), _from_env(str)]
 CountryId = Annotated[int, PlainValidator(_country_id)]
 
@@ -232,13 +234,45 @@ class AdminSettings:
     token: Str = field(default="", repr=False)
 
 
+def _host_port(value: Any) -> str:
+    """A sentinel's address: "host:port" (an IPv6 host in brackets: "[::1]:26379")."""
+    if isinstance(value, str):
+        host, _, port = value.strip().rpartition(":")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            return value.strip()
+    raise PydanticCustomError("host_port", 'expected "host:port"')
+
+
+def _address_list(value: Any) -> Any:
+    """A list, or (from the environment) "host:port,host:port"."""
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part.strip()]
+    return value
+
+
+HostPort = Annotated[str, PlainValidator(_host_port)]
+Addresses = Annotated[tuple[HostPort, ...], BeforeValidator(_address_list)]
+
+
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
-    """`url` empty: smsproxy starts its own redis-server with its data in `data_dir`."""
+    """`url` empty in single mode: smsproxy starts its own redis-server with its data in
+    `data_dir`. In sentinel mode the sentinels name the primary; in cluster mode `url` is any
+    node's."""
 
     __pydantic_config__: ClassVar[ConfigDict] = STRICT_TABLE
 
+    mode: RedisMode = "single"
     url: Str = ""
+    sentinels: Addresses = ()
+    # The name in the sentinels' `sentinel monitor` line; "mymaster" is the one Redis's own
+    # sentinel.conf and documentation use (redis.io/docs/management/sentinel).
+    service_name: Str = "mymaster"
+    password: Str = field(default="", repr=False)  # for Redis and for the sentinels
+    # Money writes (a purchase intent, a bought number) are confirmed on this many replicas
+    # (Redis WAIT) where the primary has them; 0: never waited for.
+    confirm_replicas: Int = 1
+    confirm_timeout: Seconds = 1.0  # the longest a money write waits for its confirmation
     data_dir: DirPath = Path("data")
     retention_days: Float = 30.0
     key_prefix: Str = "smsproxy"
@@ -542,6 +576,7 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
                 )
             if tenant.key_sha256 == other.key_sha256:
                 raise ConfigError(f"tenants[{i}] and tenants[{j}] share one api key")
+    _check_redis(given.redis)
     mapping = given.mapping
     return Settings(
         server=given.server,
@@ -563,6 +598,20 @@ def settings_from_dict(raw: Mapping[str, Any]) -> Settings:
             },
         ),
     )
+
+
+def _check_redis(redis: RedisSettings) -> None:
+    """What each mode needs."""
+    if redis.mode == "sentinel" and not redis.sentinels:
+        raise ConfigError('redis.sentinels: sentinel mode needs at least one "host:port"')
+    if redis.mode == "cluster" and not redis.url:
+        raise ConfigError("redis.url: cluster mode needs the address of a node")
+    if redis.mode == "sentinel" and redis.url:
+        raise ConfigError("redis.url: not used in sentinel mode (the sentinels name the primary)")
+    if redis.mode == "cluster" and not redis.url.startswith(("redis://", "rediss://")):
+        raise ConfigError("redis.url: cluster mode takes a redis:// or rediss:// URL")
+    if redis.confirm_replicas < 0:
+        raise ConfigError("redis.confirm_replicas: 0 or more")
 
 
 def _pairs(table: Mapping[K, str]) -> dict[K, str | None]:

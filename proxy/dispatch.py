@@ -11,6 +11,7 @@ orders (VAK-SMS) the client hears ERROR_SQL and the intent stays for the operato
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Mapping
@@ -39,7 +40,7 @@ from proxy.providers.base import (
     Refusal,
     RequestNotSent,
 )
-from proxy.store.activations import ActivationStore, PurchaseIntent, StoreError
+from proxy.store.activations import ActivationStore, PurchaseIntent, StoreError, Unconfirmed
 
 log = structlog.get_logger("dispatch")
 
@@ -249,6 +250,10 @@ class Dispatcher:
             purchase = await self._send(candidate, intent)
         except (RequestNotSent, ProviderRefused):
             if intent.written:  # nothing was bought: the intent has nothing to guard
+                await self.store.drop_intent(intent.activation_id)
+            raise
+        except Unconfirmed:  # the intent was not confirmed on a replica: nothing was sent
+            with contextlib.suppress(StoreError):
                 await self.store.drop_intent(intent.activation_id)
             raise
         except ProviderError as exc:  # sent: it may have been charged (5xx, timeout, unreadable)

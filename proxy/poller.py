@@ -15,6 +15,7 @@ without waiting for a client's getBalance.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +25,7 @@ from redis.exceptions import RedisError
 
 from proxy import lifecycle
 from proxy.actions import Context, refresh
+from proxy.backoff import Backoff
 from proxy.config import ProviderSettings
 from proxy.lifecycle import Activation
 from proxy.providers.base import (
@@ -50,6 +52,7 @@ BATCH = 200
 CONCURRENCY = 20
 MIN_SAMPLE = 5  # numbers issued before a cancel rate means anything
 BROKEN_RETRY = 60.0  # a record whose visit raised is looked at again after this long
+STORE_BACKOFF_CAP = 5.0  # the longest wait between two tries while Redis fails
 WEBHOOK_TICK = 0.2  # how often the lease holder looks for webhooks due
 STOP_GRACE = 2.0  # how long stop() lets a round finish before cancelling it
 CANCEL_GRACE = 0.5  # and how long a cancellation may take to end it
@@ -158,16 +161,20 @@ class Poller:
         """Until stopped or cancelled: hold or wait for the lease, and sweep what is due.
         Webhooks go out from a task of their own, so a slow receiver never delays a poll."""
         delivering = asyncio.create_task(self._deliver(), name="webhooks") if self.sender else None
+        # Redis down: one line when it starts and one when it ends, tries spaced up to 5 s.
+        store = Backoff("poller_store", log, first=TICK, cap=STORE_BACKOFF_CAP)
         try:
             while self._running():
+                pause = TICK
                 try:
                     await self._round()
+                    store.succeeded()
                 except StoreError as exc:
-                    log.warning("poller_store_failed", error=str(exc))
+                    pause = store.failed(str(exc))
                 except Exception:  # one bad round must not stop the poller
                     log.exception("poller_round_failed")
                 if self._running():
-                    await asyncio.sleep(TICK)
+                    await self._pause(pause)
         finally:
             if delivering is not None:
                 delivering.cancel()
@@ -237,16 +244,24 @@ class Poller:
         """Until stopped or cancelled; a pass that fails is logged and the next one tries again,
         so the deliveries owed (safe in Redis) are never left without a sender."""
         assert self.sender is not None
+        store = Backoff("webhooks_store", log, first=WEBHOOK_TICK, cap=STORE_BACKOFF_CAP)
         while self._running():
+            pause = WEBHOOK_TICK
             # Only while the lease is surely ours: a long sweep must not let two replicas send.
             if self.leading and time.monotonic() < self._lease_until - 1.0:
                 try:
                     await self.sender.send_due(self.ctx.clock())
+                    store.succeeded()
                 except StoreError as exc:
-                    log.warning("webhooks_store_failed", error=str(exc))
+                    pause = store.failed(str(exc))
                 except Exception:
                     log.exception("webhooks_pass_failed")
-            await asyncio.sleep(WEBHOOK_TICK)
+            await self._pause(pause)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but no longer than until `stop()` is asked."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def sweep(self) -> int:
         """One pass over the due activations; returns how many it handled."""

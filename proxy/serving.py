@@ -156,10 +156,12 @@ def make_server(
     *,
     access_log: bool = False,
     lifespan: Literal["auto", "on", "off"] = "on",
+    sockets: list[socket.socket] | None = None,
 ) -> Server:
     """A uvicorn server that leaves logging and signals to its caller, its port bound now
-    (CannotListen if it cannot be)."""
-    sockets = listen(host, port)
+    (CannotListen if it cannot be), or served on `sockets` already bound (a worker's)."""
+    if sockets is None:
+        sockets = listen(host, port)
     config = uvicorn.Config(
         app,
         host=host,

@@ -91,11 +91,13 @@ def proxy_config(
     routing: dict[str, Any] | None = None,
     webhooks: dict[str, Any] | None = None,
     extra_tenants: list[dict[str, Any]] | None = None,
+    redis: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The test deployment: four tenants over the two emulated providers; the dicts given
     are merged into a tenant's, a provider's or the routing table."""
     config: dict[str, Any] = {
-        "redis": {"url": redis_url, "key_prefix": prefix or f"t{uuid.uuid4().hex[:10]}"},
+        "redis": {"url": redis_url, "key_prefix": prefix or f"t{uuid.uuid4().hex[:10]}",
+                  **(redis or {})},
         "money": {"currency": "USD", "rates": {"RUB": "0.01"}},
         "catalog": {"ttl": catalog_ttl, "warm": warm or []},
         "providers": {

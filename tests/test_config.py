@@ -365,7 +365,11 @@ def test_defaults_are_unchanged() -> None:
     settings = settings_from_dict({"providers": providers, "tenants": [{"name": "t", "key": "k"}]})
     assert settings.server == ServerSettings("0.0.0.0", 8080, 65_536, 64)
     assert settings.admin == AdminSettings("127.0.0.1", 0, "")
-    assert settings.redis == RedisSettings("", Path("data"), 30.0, "smsproxy", True)
+    assert settings.redis == RedisSettings(
+        mode="single", url="", sentinels=(), service_name="mymaster", password="",
+        confirm_replicas=1, confirm_timeout=1.0, data_dir=Path("data"), retention_days=30.0,
+        key_prefix="smsproxy", local_cache=True,
+    )  # fmt: skip
     assert settings.money == MoneySettings("USD", {})
     assert settings.logging == LoggingSettings("json", "info")
     assert settings.catalog == CatalogSettings(300.0, 86400.0, 20, ())
@@ -391,3 +395,34 @@ def test_missing_rate_stops_the_app_before_it_serves() -> None:
     settings = settings_from_dict({"providers": {"vak": {"kind": "vaksms", "api_key": "k"}}})
     with pytest.raises(ConfigError, match=r"money.rates has no rate for \['RUB'\]"):
         create_app(settings)
+
+
+@pytest.mark.parametrize(
+    ("redis", "message"),
+    [
+        ({"mode": "replicated"}, r"^redis\.mode: expected one of single, sentinel, cluster"),
+        ({"mode": "sentinel"}, r"^redis\.sentinels: sentinel mode needs"),
+        ({"mode": "sentinel", "sentinels": ["nohost"]}, r"^redis\.sentinels\[0\]: expected"),
+        ({"mode": "sentinel", "sentinels": ["a:1"], "url": "redis://x"}, r"^redis\.url: not used"),
+        ({"mode": "cluster"}, r"^redis\.url: cluster mode needs"),
+        ({"mode": "cluster", "url": "http://x"}, r"^redis\.url: cluster mode takes"),
+        ({"confirm_replicas": -1}, r"^redis\.confirm_replicas: 0 or more"),
+        ({"confirm_timeout": 0}, r"^redis\.confirm_timeout: "),
+    ],
+)
+def test_redis_topology_settings_are_checked(redis: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings_from_dict({"redis": redis})
+
+
+def test_sentinels_and_password_from_the_environment() -> None:
+    settings = load_settings(None, {
+        "SMSPROXY_REDIS__MODE": "sentinel",
+        "SMSPROXY_REDIS__SENTINELS": "10.0.0.5:26379,[::1]:26380",
+        "SMSPROXY_REDIS__PASSWORD": "s3cret",
+    })  # fmt: skip
+    assert settings.redis.sentinels == ("10.0.0.5:26379", "[::1]:26380")
+    assert "s3cret" not in repr(settings.redis)
+    as_array = load_settings(None, {"SMSPROXY_REDIS__MODE": "sentinel",
+                                    "SMSPROXY_REDIS__SENTINELS": '["h:1"]'})  # fmt: skip
+    assert as_array.redis.sentinels == ("h:1",)

@@ -11,8 +11,9 @@ from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocket
 from redis.exceptions import DataError
 from redis.typing import EncodableT
 
-from proxy.app import connect_redis
+from proxy.config import RedisSettings
 from proxy.redis_server import EmbeddedRedis
+from proxy.store.connect import connect_redis
 from proxy.store.packing import packed_class
 
 COMMANDS: list[tuple[Any, ...]] = [
@@ -50,7 +51,7 @@ def test_unpackable_values_raise_data_error_as_redis_py_does() -> None:
 
 
 async def test_round_trip_through_the_apps_client(redis_server: EmbeddedRedis) -> None:
-    redis = connect_redis(redis_server.url)
+    redis = connect_redis(RedisSettings(url=redis_server.url)).client
     key = f"packing:{uuid.uuid4().hex}"
     try:
         fields: dict[EncodableT, EncodableT] = {

@@ -21,12 +21,13 @@ from redis import Redis
 from structlog.testing import capture_logs
 
 from proxy.actions import Context
-from proxy.app import Deadline, bounded, build_state, connect_redis
+from proxy.app import Deadline, bounded, build_state
 from proxy.config import settings_from_dict
 from proxy.poller import Poller
 from proxy.providers.http import make_client
 from proxy.redis_server import EmbeddedRedis
 from proxy.serving import free_port
+from proxy.store.connect import connect_redis
 from tests.conftest import SMSPVA_KEY, VAKSMS_KEY, Upstream, proxy_config
 
 
@@ -198,12 +199,12 @@ def test_serve_stops_promptly_idle_and_busy(
 async def fixture_ctx(redis_server: EmbeddedRedis) -> AsyncIterator[Context]:
     nowhere = "http://127.0.0.1:9"
     settings = settings_from_dict(proxy_config(redis_server.url, nowhere, nowhere))
-    redis, client = connect_redis(redis_server.url), make_client()
+    link, client = connect_redis(settings.redis), make_client()
     try:
-        yield build_state(settings, redis, client)["ctx"]
+        yield build_state(settings, link, client)["ctx"]
     finally:
         await client.aclose()
-        await redis.aclose(close_connection_pool=True)
+        await link.aclose()
 
 
 class Stubborn(Poller):

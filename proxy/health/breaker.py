@@ -81,9 +81,13 @@ return 0
 class Staged(Protocol):
     """Commands that ride ahead of admission's own in its round trip (a purchase intent)."""
 
-    def stage(self, pipe: Pipeline) -> None: ...
+    def stage(self, pipe: Pipeline) -> int:
+        """Queue the commands; how many were queued."""
+        ...
 
-    def took(self, result: Any) -> None: ...
+    def took(self, results: list[Any]) -> None:
+        """Their replies, in order (may raise: admission then fails with that error)."""
+        ...
 
 
 class Call(enum.StrEnum):
@@ -171,10 +175,11 @@ class Health:
             reply = await self.redis.eval(ADMIT, len(keys), *keys)
         else:
             async with self.redis.pipeline(transaction=False) as pipe:
-                before.stage(pipe)
+                staged = before.stage(pipe)
                 pipe.eval(ADMIT, len(keys), *keys)
-                staged, reply = await pipe.execute()
-            before.took(staged)
+                replies = await pipe.execute()
+            before.took(replies[:staged])
+            reply = replies[staged]
         until_, reason, cooling, used = reply
         until = float(until_ or 0)
         reason = reason or ProviderResting.FAILURES  # a rest written without a reason

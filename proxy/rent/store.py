@@ -7,10 +7,15 @@ import time
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+import structlog
+from redis.asyncio.client import Pipeline
 
 from proxy.rent.model import Rent, RentSms, RentStatus
-from proxy.store.activations import ActivationStore, mapped
+from proxy.store.activations import ActivationStore, Unconfirmed, confirmed, mapped
+from proxy.store.connect import RedisLink
 from proxy.store.keys import Keys
+
+log = structlog.get_logger("rent")
 
 INTENT = "sending"  # a rental asked upstream, its outcome not yet recorded
 UNKNOWN = "unknown"  # asked upstream, no usable answer: kept for the reconciler
@@ -68,15 +73,21 @@ class RentStore:
     """The one place that knows how rentals live in Redis; ids come from the activation counter,
     so a rental id never names an activation too."""
 
-    def __init__(self, redis: aioredis.Redis, keys: Keys, retention: float) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, retention: float, link: RedisLink | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.retention = retention
+        self.link = link
 
     @classmethod
     def beside(cls, activations: ActivationStore) -> RentStore:
         """A rental store on the activation store's Redis, prefix and retention."""
-        return cls(activations.redis, activations.keys, activations.retention)
+        return cls(activations.redis, activations.keys, activations.retention, activations.link)
+
+    def _confirm(self, pipe: Pipeline, key: str) -> int:
+        return self.link.confirm(pipe, key) if self.link is not None else 0
 
     def _ttl(self, until: float) -> int:
         return max(60, int(until - time.time() + self.retention))
@@ -88,10 +99,12 @@ class RentStore:
         now = time.time()
         await self.redis.zadd(self.keys.rent_intents(), {str(rent_id): now})
         key = self.keys.rent(rent_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(key, mapping=_mapping({**fields, "status": INTENT, "started": repr(now)}))
             pipe.expire(key, self._ttl(now + RETENTION_OF_INTENTS))
-            await pipe.execute()
+            needed = self._confirm(pipe, key)
+            replies = await pipe.execute()
+        confirmed(self.link, needed, replies[-1], "rental intent")
 
     @mapped
     async def give_up(self, rent_id: int, *, unknown: str | None = None) -> None:
@@ -161,7 +174,14 @@ class RentStore:
                     rent.id, ex=self._ttl(rent.until),
                 )  # fmt: skip
                 pipe.zrem(self.keys.rent_intents(), str(rent.id))
-            await pipe.execute()
+            needed = self._confirm(pipe, key) if new else 0
+            replies = await pipe.execute()
+        try:
+            confirmed(self.link, needed, replies[-1], "rental record")
+        except Unconfirmed as exc:
+            # The rental is paid and recorded on the primary: the client gets its number
+            # (an error would have it rent again, and pay twice); the operator hears of it.
+            log.warning("rent_record_unconfirmed", rent=rent.id, error=str(exc))
 
     @mapped
     async def load(self, rent_id: int) -> Rent | None:

@@ -24,6 +24,7 @@ from redis.exceptions import LockError, RedisError
 
 from proxy.lifecycle import Activation, Message, State
 from proxy.store.cache import RecordCache
+from proxy.store.connect import RedisLink
 from proxy.store.keys import Keys
 
 log = structlog.get_logger("store")
@@ -39,6 +40,12 @@ HISTORY_HOURS_PER_READ = 168  # hour keys per MGET: a week, five reads for a mon
 
 class StoreError(Exception):
     """Redis failed or is unreachable; the request answers ERROR_SQL and changes nothing."""
+
+
+class Unconfirmed(StoreError):
+    """A money write reached the primary but not the replicas it waited for: a failover now
+    could lose it, so it is not relied on (the purchase is not sent, or the number given back).
+    """
 
 
 def mapped(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -108,15 +115,40 @@ def decode(activation_id: int, fields: dict[str, str]) -> Activation:
     )
 
 
-# INCR the id, write the intent hash (key prefix + id, same slot) and index it, atomically.
-BEGIN_PURCHASE = """
+# Ids never repeat, even after a failover promoted a replica whose counter is behind (its
+# last increments were never replicated): the counter never stands below the Redis server's
+# clock, in units of ID_UNIT seconds since ID_EPOCH. An id lost that way was issued before the
+# failover, when the clock (and so the floor) was lower; the promotion itself takes seconds.
+# The counter runs ahead of the clock only while more than 1/ID_UNIT ids a second are issued,
+# and the writes that carry ids wait for a replica's confirmation where one exists
+# (RedisLink.confirm). 10 ms units keep ids at ten digits, as SMS-Activate's own (seeds/004
+# shows 635468024; 2026-12 gives about 2.9e9) for decades.
+ID_EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
+ID_UNIT = 0.01
+NEXT_ID_LUA = f"""
+local now = redis.call('TIME')
+local floor = (tonumber(now[1]) - {ID_EPOCH}) * {round(1 / ID_UNIT)}
+    + math.floor(tonumber(now[2]) / {round(ID_UNIT * 1_000_000)})
 local id = redis.call('INCR', KEYS[1])
+if id < floor then
+    redis.call('SET', KEYS[1], floor)
+    id = floor
+end
+"""
+
+NEXT_ID = NEXT_ID_LUA + "return id\n"
+
+# The next id, the intent hash (key prefix + id, same slot) and its index entry, atomically.
+BEGIN_PURCHASE = (
+    NEXT_ID_LUA
+    + """
 local key = KEYS[2] .. id
 redis.call('HSET', key, unpack(ARGV, 3))
 redis.call('EXPIRE', key, ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[2], id)
 return id
 """
+)
 
 # Remove an intent hash and its index entry (same slot), atomically.
 DROP_INTENT = """
@@ -154,6 +186,14 @@ return 0
 """
 
 
+def confirmed(link: RedisLink | None, needed: int, reply: Any, what: str) -> None:
+    """Raise Unconfirmed when WAIT answered fewer replicas than it waited for."""
+    if needed and int(reply) < needed:
+        if link is not None:
+            link.forget_replicas()
+        raise Unconfirmed(f"{what} confirmed by {int(reply)} of {needed} replicas")
+
+
 def _fields(mapping: dict[str, str]) -> dict[Any, Any]:
     """redis-py's hset wants a Mapping invariant in its key type; ours are plain str."""
     return cast("dict[Any, Any]", mapping)
@@ -168,15 +208,24 @@ class PurchaseIntent:
     its own commands, so it is written before the upstream request is sent, at no extra cost.
     """
 
-    def __init__(self, command: list[Any]) -> None:
+    def __init__(self, command: list[Any], link: RedisLink | None, key: str) -> None:
         self._command = command
+        self._link = link
+        self._key = key
         self._id: int | None = None
+        self._needed = 0
 
-    def stage(self, pipe: Pipeline) -> None:
+    def stage(self, pipe: Pipeline) -> int:
         pipe.eval(BEGIN_PURCHASE, *self._command)
+        self._needed = self._link.confirm(pipe, self._key) if self._link is not None else 0
+        return 2 if self._needed else 1
 
-    def took(self, result: Any) -> None:
-        self._id = int(result)
+    def took(self, results: list[Any]) -> None:
+        """The script's id, then WAIT's count; Unconfirmed when fewer replicas confirmed than
+        waited for (the intent is written, `written` is true: drop it, send nothing)."""
+        self._id = int(results[0])
+        if self._needed:
+            confirmed(self._link, self._needed, results[1], "purchase intent")
 
     @property
     def written(self) -> bool:
@@ -199,11 +248,13 @@ class ActivationStore:
         keys: Keys,
         retention: float,
         cache: RecordCache | None = None,
+        link: RedisLink | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.retention = retention
         self.cache = cache
+        self.link = link  # where money writes are confirmed (None: never waited for)
         self._background: set[asyncio.Task[None]] = set()
 
     def later(self, work: Awaitable[None]) -> None:
@@ -231,20 +282,36 @@ class ActivationStore:
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
+    def confirm(self, pipe: Pipeline, key: str) -> int:
+        """Stage the confirmation of the writes staged in `pipe` (RedisLink.confirm)."""
+        return self.link.confirm(pipe, key) if self.link is not None else 0
+
     @mapped
     async def next_id(self) -> int:
-        return int(await self.redis.incr(self.keys.id_counter()))
+        """A new id (a rental's), confirmed like an intent: it must not repeat after a
+        failover."""
+        key = self.keys.id_counter()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.eval(NEXT_ID, 1, key)
+            needed = self.confirm(pipe, key)
+            replies = await pipe.execute()
+        confirmed(self.link, needed, replies[-1], "id counter")
+        return int(replies[0])
 
     @mapped
     async def begin_purchase(self, fields: dict[str, str]) -> int:
         """A new activation id and its purchase intent, in one round trip (crash safety: the
         intent exists before the upstream is asked)."""
-        activation_id = await self.redis.eval(BEGIN_PURCHASE, *self._begin_args(fields))
-        return int(activation_id)
+        intent = self.intent_for(fields)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            staged = intent.stage(pipe)
+            replies = await pipe.execute()
+        intent.took(replies[:staged])
+        return intent.activation_id
 
     def intent_for(self, fields: dict[str, str]) -> PurchaseIntent:
         """The same intent, to be written in the round trip of the upstream's admission."""
-        return PurchaseIntent(self._begin_args(fields))
+        return PurchaseIntent(self._begin_args(fields), self.link, self.keys.intents())
 
     def _begin_args(self, fields: dict[str, str]) -> list[Any]:
         """BEGIN_PURCHASE's key count, keys and arguments."""
@@ -259,13 +326,15 @@ class ActivationStore:
     async def write_intent(self, activation_id: int, fields: dict[str, str]) -> None:
         """Record that a purchase is about to be sent upstream (crash safety)."""
         now = time.time()
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.intents(), {str(activation_id): now})  # listed first: found
             pipe.hset(
                 self.keys.intent(activation_id), mapping=_fields({**fields, "started": repr(now)})
             )
             pipe.expire(self.keys.intent(activation_id), int(self.retention))
-            pipe.zadd(self.keys.intents(), {str(activation_id): now})
-            await pipe.execute()
+            needed = self.confirm(pipe, self.keys.intents())
+            replies = await pipe.execute()
+        confirmed(self.link, needed, replies[-1], "purchase intent")
 
     @mapped
     async def update_intent(self, activation_id: int, fields: dict[str, str]) -> None:
@@ -316,13 +385,31 @@ class ActivationStore:
             self._provider_event(
                 pipe, act, "issued", (self.keys.upstream_order(act.provider, act.order_id), ttl)
             )
-            await pipe.execute()
+            needed = self.confirm(pipe, self.keys.activation(act.id))
+            replies = await pipe.execute()
+        try:
+            confirmed(self.link, needed, replies[-1], "activation record")
+        except Unconfirmed:
+            # Not relied on: the caller gives the number back, and the record must not live
+            # on where the write did land (nor be polled): best effort, the intent stays.
+            with contextlib.suppress(RedisError, OSError):
+                await self._unrecord(act)
+            raise
         if self.cache is not None:
             # The first getStatus and the poller's first visit read memory, not Redis (kept
             # only if no write of this id was announced meanwhile, as for any read).
             self.cache.put(act, generation)
         # The record exists: dropping the intent need not delay the client's answer.
         self.later(self.drop_intent(act.id))
+
+    async def _unrecord(self, act: Activation) -> None:
+        """Take back a record whose write was not confirmed (its number is being given back)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(self.keys.activation(act.id))
+            pipe.zrem(self.keys.tenant_active(act.tenant), str(act.id))
+            pipe.zrem(self.keys.active_all(), str(act.id))
+            pipe.delete(self.keys.upstream_order(act.provider, act.order_id))
+            await pipe.execute()
 
     @mapped
     async def history(

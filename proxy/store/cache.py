@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
-import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from proxy.backoff import Backoff
 from proxy.lifecycle import Activation
 
 log = structlog.get_logger("cache")
@@ -28,8 +30,13 @@ RECONNECT_DELAY = 0.5
 class RecordCache:
     """Activation records by id, dropped on every write anywhere."""
 
-    def __init__(self, redis: aioredis.Redis, channel: str, max_entries: int = 200_000) -> None:
-        self.redis = redis
+    def __init__(
+        self,
+        subscribe: Callable[[], Awaitable[PubSub]],
+        channel: str,
+        max_entries: int = 200_000,
+    ) -> None:
+        self.subscribe = subscribe  # a fresh PubSub that hears every write (RedisLink.pubsub)
         self.channel = channel
         self.max_entries = max_entries
         self.live = False
@@ -81,21 +88,27 @@ class RecordCache:
         self._generations.clear()
 
     async def _listen(self) -> None:
+        # Redis down: one line when the subscription is lost and one when it is back.
+        subscription = Backoff("cache_subscription", log, first=RECONNECT_DELAY, cap=5.0)
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
+            pubsub: PubSub | None = None
+            pause = RECONNECT_DELAY
             try:
+                pubsub = await self.subscribe()
                 await pubsub.subscribe(self.channel)
                 async for message in pubsub.listen():
                     if message["type"] == "subscribe":
                         self._records.clear()
                         self.live = True
                         self._ready.set()
+                        subscription.succeeded()
                     elif message["type"] == "message":
                         self.drop(int(message["data"]))
             except (RedisError, OSError, ValueError) as exc:
-                log.warning("cache_subscription_lost", error=str(exc))
+                pause = subscription.failed(f"{type(exc).__name__}: {exc}")
             finally:
                 self._go_dark()
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(RECONNECT_DELAY)
+                if pubsub is not None:
+                    with contextlib.suppress(RedisError, OSError):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(pause)

@@ -97,6 +97,11 @@ class Keys:
         """Which replica runs the background poller now (renewed while it lives)."""
         return f"{self.prefix}:{{active}}:lease"
 
+    def ready_probe(self) -> str:
+        """A short-lived key readiness writes: the primary takes writes (in the lease's slot,
+        which the poller also needs)."""
+        return f"{self.prefix}:{{active}}:ready"
+
     def changes(self) -> str:
         """Pub/sub channel: ids of activations just written (replicas drop cached copies)."""
         return f"{self.prefix}:changes"

@@ -74,7 +74,7 @@ class Outbox:
         fields = {"url": url, "body": json.dumps(payload), "tenant": tenant, "attempts": "0",
                   "created": repr(now), "from_client": "1" if from_client else "0"}  # fmt: skip
         key = self.keys.webhook(delivery_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(key, mapping=cast("dict[Any, Any]", fields))
             pipe.expire(key, int(WINDOW) + 600)
             pipe.zadd(self.keys.webhook_queue(), {delivery_id: now})
@@ -101,7 +101,7 @@ class Outbox:
                              fields.get("from_client") == "1")
                 )  # fmt: skip
             except (KeyError, ValueError):  # expired or damaged: nothing that can be sent
-                async with self.redis.pipeline(transaction=True) as pipe:
+                async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.delete(key)
                     pipe.zrem(queue, delivery_id)
                     await pipe.execute()
@@ -115,7 +115,7 @@ class Outbox:
         attempts = delivery.attempts + 1
         retry_at = now + BACKOFF[min(attempts, len(BACKOFF)) - 1]
         if delivered or hopeless or attempts >= ATTEMPTS or retry_at - delivery.created > WINDOW:
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.delete(self.keys.webhook(delivery.id))
                 pipe.zrem(self.keys.webhook_queue(), delivery.id)
                 await pipe.execute()
