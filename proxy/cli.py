@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="load-test the proxy (starts everything, or --url)",
         description="Start Redis, both emulators, two proxies and a bare reference endpoint, "
-        "drive simulated bots, then print throughput, latency and the targets.",
+        "drive simulated bots, then print CPU per request, throughput, latency and the "
+        "targets.",
     )
     bench.add_argument("--duration", type=float, default=30.0, help="seconds of bot load (30)")
     bench.add_argument("--bots", type=int, default=50, help="simulated clients (50)")
@@ -152,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
         "from whatever upstreams it has",
     )
     bench.add_argument("--api-key", default=DEMO_KEY, help="its tenant key, with --url (demo)")
+    bench.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="the closed loop's load generator: wrk when on PATH (auto), or as named",
+    )
+    bench.add_argument(
+        "--purchases", type=int, help="rounds of no-load purchases (default: from --duration)"
+    )
     bench.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     bench.set_defaults(run=run_bench)
@@ -340,7 +350,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     positive = {"--duration": args.duration, "--bots": args.bots, "--poll": args.poll,
                 "--poll-interval": args.poll_interval, "--connections": args.connections,
-                "--hammer-seconds": args.hammer_seconds or 1}  # fmt: skip
+                "--hammer-seconds": args.hammer_seconds or 1,
+                "--purchases": 1 if args.purchases is None else args.purchases}  # fmt: skip
     wrong = [name for name, value in positive.items() if value <= 0]
     if wrong or args.sms_delay < 0:
         print(f"smsproxy bench: must be positive: {', '.join(wrong or ['--sms-delay'])}",
@@ -357,6 +368,8 @@ def run_bench(args: argparse.Namespace) -> int:
         url=args.url,
         api_key=args.api_key,
         progress=not args.no_progress,
+        client=args.client,
+        idle_rounds=args.purchases,
     )
     try:
         result = run(options)

@@ -509,9 +509,12 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
 
 
 def apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """Overlay SMSPROXY_A__B__C=value onto raw[a][b][c]."""
+    """Overlay SMSPROXY_A__B__C=value onto raw[a][b][c]. A name with no `__` is no setting
+    (every setting is in a table) and is left alone: SMSPROXY_CONFIG and SMSPROXY_WORKERS are
+    the command's, and Kubernetes gives every pod SMSPROXY_SERVICE_HOST, SMSPROXY_PORT and
+    the like for a Service named smsproxy."""
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+        if not name.startswith(ENV_PREFIX) or "__" not in name[len(ENV_PREFIX) :]:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
         if path:

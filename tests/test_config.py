@@ -426,3 +426,15 @@ def test_sentinels_and_password_from_the_environment() -> None:
     as_array = load_settings(None, {"SMSPROXY_REDIS__MODE": "sentinel",
                                     "SMSPROXY_REDIS__SENTINELS": '["h:1"]'})  # fmt: skip
     assert as_array.redis.sentinels == ("h:1",)
+
+
+def test_variables_that_name_no_setting_are_left_alone() -> None:
+    """Kubernetes service links and the command's own variables are not settings."""
+    settings = load_settings(None, {
+        "SMSPROXY_SERVICE_HOST": "10.0.0.1", "SMSPROXY_SERVICE_PORT": "8080",
+        "SMSPROXY_PORT": "tcp://10.0.0.1:8080", "SMSPROXY_PORT_8080_TCP_ADDR": "10.0.0.1",
+        "SMSPROXY_WORKERS": "4", "SMSPROXY_CONFIG": "/etc/smsproxy.toml",
+    })  # fmt: skip
+    assert settings.server.port == 8080
+    with pytest.raises(ConfigError, match="servr"):
+        load_settings(None, {"SMSPROXY_SERVR__PORT": "1"})

@@ -151,7 +151,12 @@ def stop_once(config: Path, redis: Any, busy: bool) -> float:
             clients = [threading.Thread(target=load, args=(base, stop, answers)) for _ in range(4)]
             for client in clients:
                 client.start()
-            time.sleep(0.3)
+            # Stopped mid-traffic: after the first answers (not after a fixed time, which a
+            # loaded machine may spend before the first purchase completes).
+            while not answers:
+                assert time.monotonic() < deadline + 10, "no request was answered before the stop"
+                time.sleep(0.02)
+            time.sleep(0.1)
         process.send_signal(signal.SIGTERM)
         sent = time.monotonic()
         try:

@@ -9,6 +9,9 @@
   httpx call, no Redis, no routing, no logging. A purchase through it costs what any gateway
   built on this stack pays at the least, so getNumber's added latency splits into the stack's
   share (relay over direct) and smsproxy's own (proxy over relay).
+- `/_bench/stack` answers which HTTP parser and event loop serve it (`{"http": "httptools",
+  "loop": "uvloop"}`): the comparison is only fair on the stack users run, and a missing
+  httptools silently means h11.
 
 Run as `python -m proxy.bench.bare --port N [--upstream NAME=URL ...]`; SIGTERM or SIGINT stops it.
 """
@@ -16,13 +19,14 @@ Run as `python -m proxy.bench.bare --port N [--upstream NAME=URL ...]`; SIGTERM 
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from proxy.providers.http import make_client
@@ -33,11 +37,22 @@ ANSWER = "STATUS_WAIT_CODE"
 # (the relay takes only the upstream client's settings, proxy.providers.http.make_client).
 HANDLER_PATH = "/stubs/handler_api.php"
 RELAY_PATH = "/relay/{provider}/{path:path}"
+STACK_PATH = "/_bench/stack"
+PARSERS = {"HttpToolsProtocol": "httptools", "H11Protocol": "h11"}
 FORWARDED_HEADERS = ("apikey",)  # SMSPVA's key travels in a header; VAK-SMS's in the query
 
 
 async def _fixed(request: Request) -> Response:
     return Response(ANSWER, media_type="text/plain; charset=utf-8")
+
+
+async def _stack(request: Request) -> Response:
+    """The parser uvicorn chose (`main` puts its server in the app's state) and the loop."""
+    server = getattr(request.app.state, "server", None)
+    protocol = getattr(getattr(server, "config", None), "http_protocol_class", None)
+    name = getattr(protocol, "__name__", "")
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    return JSONResponse({"http": PARSERS.get(name, name or None), "loop": loop})
 
 
 def create_bare_app(upstreams: Mapping[str, str] | None = None) -> Starlette:
@@ -75,6 +90,7 @@ def create_bare_app(upstreams: Mapping[str, str] | None = None) -> Starlette:
         routes=[
             Route(HANDLER_PATH, _fixed, methods=["GET", "POST"]),
             Route(RELAY_PATH, relay, methods=["GET"]),
+            Route(STACK_PATH, _stack, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -97,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     # The same as run_serve: make_server, no access log, lifespan on, the same event loop.
-    server = make_server(create_bare_app(dict(args.upstream)), args.host, args.port)
+    app = create_bare_app(dict(args.upstream))
+    server = make_server(app, args.host, args.port)
+    app.state.server = server
     run(serve_until_signalled([server]))
     return 0
 

@@ -21,7 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from proxy.bench.cpu import Spent
 from proxy.bench.hammer import Result
+from proxy.bench.idle import IdlePurchases
 from proxy.bench.load import BotActivation, Direct, Recorder
 
 # The endpoint each emulator counts an order's status poll under.
@@ -91,6 +93,19 @@ class Raw:
     # record), and the offset that turns the emulators' monotonic times into unix time
     code_seen_at: dict[str, float] = field(default_factory=dict)
     monotonic_to_unix: float = 0.0
+    # What each server process cost (cpu.py): idle (the window in which nothing was asked of
+    # them), during the bots' load, and the no-load purchases (idle.py).
+    idle: Spent | None = None
+    load_cpu: Spent | None = None
+    purchases: IdlePurchases | None = None
+    # The closed loop: which client drove it, the servers behind each target, and the HTTP
+    # parser and event loop the bare endpoint reported (bare.STACK_PATH).
+    client: str = "python"
+    loop_servers: dict[str, list[str]] = field(default_factory=dict)
+    stack: dict[str, Any] | None = None
+    native: dict[str, list[str] | None] = field(default_factory=dict)  # server -> libraries
+    # `serve --workers`: whether it could be measured, and if not, why.
+    workers: dict[str, Any] = field(default_factory=dict)
 
 
 # -- numbers ------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ This client writes pre-built HTTP/1.1 requests on raw asyncio streams instead of
 on a 2-core machine httpx spends about 2 ms of CPU per request, which caps a closed-loop httpx
 client near 450 req/s, below what even the proxy serves, so a ratio taken with it would measure
 the client. The same client drives the bare endpoint, one proxy and two proxies, so the ratios
-compare servers, not clients.
+compare servers, not clients. It still costs the bench process tens of microseconds per
+request, more than the bare endpoint itself: its own CPU is recorded (`client_cpu`) so that a
+reader sees when it, not the server, is the limit; wrk (wrk.py) is used instead when installed.
 """
 
 from __future__ import annotations
@@ -16,17 +18,21 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlencode, urlsplit
+
+from proxy.bench.cpu import Spent, own_seconds
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where one connection goes and the exact bytes of its request."""
+    """Where one connection goes and the exact bytes of its request (`url` for wrk)."""
 
     host: str
     port: int
     tls: bool
     request: bytes
+    url: str
 
     @classmethod
     def for_url(cls, url: str, params: dict[str, str]) -> Target:
@@ -35,23 +41,34 @@ class Target:
         tls = parts.scheme == "https"
         host = parts.hostname or "127.0.0.1"
         port = parts.port or (443 if tls else 80)
-        path = (parts.path or "/") + "?" + urlencode(params)
+        path = (parts.path or "/") + ("?" + urlencode(params) if params else "")
         request = (
             f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
             "User-Agent: smsproxy-bench\r\nAccept: */*\r\n\r\n"
         ).encode()
-        return cls(host, port, tls, request)
+        query = urlencode(params)
+        return cls(host, port, tls, request, f"{url}?{query}" if query else url)
 
 
 @dataclass(slots=True)
 class Result:
-    """Answers within the measured window of one or more runs."""
+    """Answers within the measured window of one or more runs, and what they cost.
+
+    `requests` are the answers within the window (throughput); `served` counts those that
+    came just after it too, since the server spent CPU on them (CPU per request). `client_cpu`
+    is the load generator's CPU seconds, `server` what the target's processes used (set by the
+    runner, which knows them).
+    """
 
     requests: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     words: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    served: int = 0
+    client: str = "python"
+    client_cpu: float = 0.0
+    server: Spent = field(default_factory=Spent)
 
     @property
     def rps(self) -> float:
@@ -63,6 +80,10 @@ class Result:
         self.latencies.extend(other.latencies)
         self.words.update(other.words)
         self.errors.update(other.errors)
+        self.served += other.served
+        self.client = other.client
+        self.client_cpu += other.client_cpu
+        self.server.add(other.server)
 
 
 class _Connection:
@@ -113,6 +134,7 @@ async def hammer(targets: Sequence[Target], connections: int, seconds: float) ->
     pool = [_Connection(targets[i % len(targets)]) for i in range(connections)]
     await asyncio.gather(*(c.open() for c in pool))
     result = Result()
+    cpu_before = own_seconds()
     started = time.perf_counter()
     deadline = started + seconds
 
@@ -126,6 +148,7 @@ async def hammer(targets: Sequence[Target], connections: int, seconds: float) ->
                 await connection.close()
                 continue
             done = time.perf_counter()
+            result.served += 1
             if done > deadline:
                 return  # answered after the window: neither counted nor timed
             result.requests += 1
@@ -139,5 +162,33 @@ async def hammer(targets: Sequence[Target], connections: int, seconds: float) ->
         await asyncio.gather(*(loop(c) for c in pool))
     finally:
         await asyncio.gather(*(c.close() for c in pool))
+    result.client_cpu = own_seconds() - cpu_before
     result.seconds = seconds
     return result
+
+
+class Driver(Protocol):
+    """A closed-loop client as the runner drives it: this module's, or wrk (wrk.Wrk)."""
+
+    name: str
+
+    def slice_seconds(self, seconds: float) -> float:
+        """The slice it can run closest to `seconds`."""
+        ...
+
+    async def run(self, targets: Sequence[Target], connections: int, seconds: float) -> Result:
+        """`connections` connections over `targets`, closed loop for `seconds`."""
+        ...
+
+
+class Python:
+    """The closed-loop client above, as the runner drives it (wrk.Wrk is the other one)."""
+
+    name = "python"
+
+    @staticmethod
+    def slice_seconds(seconds: float) -> float:
+        return seconds
+
+    async def run(self, targets: Sequence[Target], connections: int, seconds: float) -> Result:
+        return await hammer(targets, connections, seconds)

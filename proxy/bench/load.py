@@ -293,14 +293,16 @@ async def direct_buyer(index: int, plan: DirectPlan, direct: Direct) -> None:
                     base, into = f"{plan.relay_url}/relay/{provider}", direct.relayed
                 else:
                     base, into = plan.upstreams[provider], direct.direct
-                await _direct_once(client, provider, base, plan.api_key, into)
+                await direct_once(client, provider, base, plan.api_key, into)
             relayed = plan.relay_url is not None and not relayed
             await asyncio.sleep(plan.pause)
 
 
-async def _direct_once(
+async def direct_once(
     client: httpx.AsyncClient, provider: str, base: str, api_key: str, into: Purchases
 ) -> None:
+    """One purchase from `base` (the upstream, or the relay in front of it) in that provider's
+    own API; its latency goes to `into` if a number was sold."""
     into.sent[provider] += 1
     started = time.perf_counter()
     try:

@@ -4,12 +4,18 @@ Processes rather than threads: the machine has two cores, and a load generator s
 with the proxy would measure the GIL. Everything listens on 127.0.0.1 free ports and is stopped
 (SIGTERM, wait, then SIGKILL) when the stack exits, on errors and Ctrl-C too. Each child runs
 in its own session, so a terminal's Ctrl-C reaches only the bench, which then stops them in
-order: proxies first, then emulators, then Redis.
+order: proxies first, then emulators, then Redis; a child that outlives its SIGTERM is killed
+with its whole process group (a `serve --workers` master and its workers).
+
+Every server is named (`proxy-0`, `proxy-1`, `proxy-workers`, `bare`, `smspva`, `vaksms`,
+`redis`) and its process id known (`servers()`): the bench reads their CPU time by name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -28,7 +34,10 @@ HOST = "127.0.0.1"
 EMULATOR_KEY = "emulator-key"  # the proxy's upstream account on both emulators
 TENANT_KEYS = ("bench-smspva-first", "bench-vaksms-first")
 PROVIDERS = ("smspva", "vaksms")
+# Each tenant's failover order: opposite, so that half the bots buy from each provider.
+TENANT_ORDERS = dict(zip(TENANT_KEYS, (PROVIDERS, PROVIDERS[::-1]), strict=True))
 KEY_PREFIX = "smsproxy"
+WORKERS = 2  # `serve --workers N`: as many as the reference machine has cores
 # Enough that neither stock nor money runs out in any run: the bench measures the proxy.
 EMULATOR_STOCK = 10**9
 EMULATOR_BALANCE = 10**9
@@ -90,7 +99,7 @@ def proxy_config(settings: StackSettings, redis_url: str, upstreams: dict[str, s
             f"poll_interval = {settings.poll_interval!r}",
             "rate_limit = 1000000.0",
         ]
-    for key, order in zip(TENANT_KEYS, (PROVIDERS, PROVIDERS[::-1]), strict=True):
+    for key, order in TENANT_ORDERS.items():
         lines += [
             "[[tenants]]",
             f"name = {json.dumps(key)}",
@@ -98,6 +107,18 @@ def proxy_config(settings: StackSettings, redis_url: str, upstreams: dict[str, s
             f"providers = {json.dumps(list(order))}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def serve_has_workers() -> bool:
+    """Whether this smsproxy's `serve` takes `--workers` (asked of its --help, as a user would)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "proxy.cli", "serve", "--help"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--workers" in done.stdout
 
 
 class Stack(Running):
@@ -109,6 +130,8 @@ class Stack(Running):
         self.emulators: dict[str, Child] = {}
         self.proxies: list[Child] = []
         self.bare: Child | None = None
+        self.workers: Child | None = None  # `serve --workers`, started later (start_workers)
+        self.config: Path | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -129,6 +152,7 @@ class Stack(Running):
             config = workdir / "smsproxy.toml"
             upstreams = {name: child.url for name, child in self.emulators.items()}
             config.write_text(proxy_config(self.settings, self.redis.url, upstreams))
+            self.config = config
             for index in range(self.settings.replicas):
                 port = free_port()
                 args = ["-m", "proxy.cli", "serve", "--config", str(config),
@@ -146,6 +170,29 @@ class Stack(Running):
             raise
         return self
 
+    def start_workers(self, workers: int = WORKERS, timeout: float = 60.0) -> Child:
+        """One more smsproxy, `serve --workers N` on the same Redis; RuntimeError or
+        TimeoutError (with its output) if it does not come up."""
+        assert self.config is not None, "start() first"
+        port = free_port()
+        args = ["-m", "proxy.cli", "serve", "--config", str(self.config),
+                "--host", HOST, "--port", str(port), "--workers", str(workers)]  # fmt: skip
+        child = self._spawn("proxy-workers", args, port, "/health/ready")
+        try:
+            self._wait_ready(timeout, [child])
+        except BaseException:
+            _stop([child], timeout=10.0)  # not part of the run: check_alive must not see it
+            raise
+        self.workers = child
+        return child
+
+    def servers(self) -> dict[str, int]:
+        """Every running server by name -> process id (the root of its process tree)."""
+        found = {child.name: child.process.pid for child in self.children()}
+        if self.redis is not None and self.redis.pid is not None:
+            found["redis"] = self.redis.pid
+        return found
+
     def _spawn(self, name: str, args: list[str], port: int, ready_path: str) -> Child:
         log_path = self.settings.workdir / f"{name}.log"
         log = log_path.open("wb")
@@ -161,11 +208,12 @@ class Stack(Running):
     def children(self) -> list[Child]:
         """Proxies and the bare app first: the order in which they are stopped."""
         bare = [self.bare] if self.bare is not None else []
-        return [*self.proxies, *bare, *self.emulators.values()]
+        workers = [self.workers] if self.workers is not None else []
+        return [*self.proxies, *workers, *bare, *self.emulators.values()]
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, children: list[Child] | None = None) -> None:
         deadline = time.monotonic() + timeout
-        waiting = list(self.children())
+        waiting = list(self.children() if children is None else children)
         with httpx.Client(timeout=2.0) as client:
             while waiting:
                 child = waiting[0]
@@ -195,17 +243,24 @@ class Stack(Running):
 
         Safe to call twice; the children's logs stay readable afterwards.
         """
-        children = self.children()
-        for child in children:
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait(timeout)
-            child.log.close()
+        _stop(self.children(), timeout)
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
+
+
+def _stop(children: list[Child], timeout: float) -> None:
+    """SIGTERM all, then wait for each; one that outlives `timeout` is killed with its group."""
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # Its own session's leader, still alive: its group is its own (workers too).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.process.pid, signal.SIGKILL)
+            child.process.kill()
+            child.process.wait(timeout)
+        child.log.close()
