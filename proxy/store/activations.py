@@ -548,8 +548,12 @@ class ActivationStore:
             if not act.state.active:
                 pipe.zrem(self.keys.tenant_active(act.tenant), str(act.id))
                 pipe.zrem(self.keys.active_all(), str(act.id))
-            pipe.publish(self.keys.changes(), str(act.id))
+            clustered = self.link is not None and self.link.cluster is not None
+            if not clustered:  # redis-py's cluster pipeline refuses PUBLISH: sent after it
+                pipe.publish(self.keys.changes(), str(act.id))
             await pipe.execute()
+        if clustered:
+            await self.redis.publish(self.keys.changes(), str(act.id))
         if self.cache is not None:
             self.cache.drop(act.id)  # our own copy at once; other replicas on the message
 

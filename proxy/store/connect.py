@@ -10,6 +10,8 @@ lives here: where pub/sub is heard, where a write's confirmation (WAIT) is asked
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import sys
 import time
@@ -50,6 +52,8 @@ class RedisLink:
     sentinel: Sentinel | None = None
     _replicas: int = 0
     _replicas_read: float = field(default=-1e9)
+    _primary: tuple[str, int] | None = None  # sentinel: the address last connected to
+    _refreshing: asyncio.Task[None] | None = None
 
     async def pubsub(self) -> PubSub:
         """A subscription that hears every PUBLISH: on the primary (single, sentinel), or on
@@ -70,6 +74,7 @@ class RedisLink:
             return 0
         timeout_ms = int(self.settings.confirm_timeout * 1000)
         if self.cluster is None:
+            self._check_primary()
             needed = min(wanted, self._replicas)
             if needed:
                 pipe.execute_command("WAIT", needed, timeout_ms)
@@ -99,8 +104,28 @@ class RedisLink:
         self._replicas_read = now
 
     def forget_replicas(self) -> None:
-        """A confirmation fell short: read the replica count again before the next write."""
+        """A confirmation fell short, or the primary changed: read the replica count again,
+        now (in the background: a WAIT on a new primary must not wait for a replica it does
+        not have for long)."""
         self._replicas_read = -1e9
+        if self._refreshing is None or self._refreshing.done():
+            with contextlib.suppress(RuntimeError):  # no running loop: the next watch reads it
+                self._refreshing = asyncio.get_running_loop().create_task(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.refresh()
+
+    def _check_primary(self) -> None:
+        """Sentinel: the primary the pool connects to now; another than before (a failover)
+        means its replica count is not known yet."""
+        if self.sentinel is None:
+            return
+        address = getattr(self.client.connection_pool, "master_address", None)
+        if address is not None and address != self._primary:
+            if self._primary is not None:
+                self.forget_replicas()
+            self._primary = address
 
     async def writable(self, probe_key: str) -> None:
         """Raise unless the primary takes writes now: a write with an expiry (readiness). A
@@ -115,7 +140,10 @@ class RedisLink:
         await self.refresh()
 
     async def aclose(self) -> None:
-        await self.client.aclose(close_connection_pool=True)
+        if self.cluster is not None:
+            await self.cluster.aclose()  # its nodes' connections with it
+        else:
+            await self.client.aclose(close_connection_pool=True)
         if self.sentinel is not None:
             for sentinel in self.sentinel.sentinels:
                 await sentinel.aclose(close_connection_pool=True)
