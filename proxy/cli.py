@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(run=run_catalog)
 
     emulate = commands.add_parser("emulate", help="run one provider emulator")
-    emulate.add_argument("provider", choices=["smspva", "vaksms"])
+    emulate.add_argument("provider", choices=["smspva", "vaksms", "handler-api"])
     emulate.add_argument("--port", type=int, required=True)
     emulate.add_argument("--host", default="127.0.0.1")
     emulate.add_argument("--api-key", default=EMULATOR_KEY)
@@ -124,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["sdk", "seed"],
         default="sdk",
         help="SMSPVA answer shapes: smspva-sdk's (default) or the seed documents' older ones",
+    )
+    emulate.add_argument(
+        "--profile",
+        default="canonical",
+        help="handler-api: a shipped quirk profile (canonical, herosms, smsbower, grizzlysms, "
+        "smspva_alternative) or the path of a profile file",
     )
     emulate.set_defaults(run=run_emulate)
 
@@ -319,16 +325,28 @@ def proxy_servers(
     return servers
 
 
-def build_emulator(provider: str, api_key: str, balance: Decimal, sms_delay: float) -> Any:
-    from proxy.emulators import SmspvaEmulator, VaksmsEmulator
+def build_emulator(
+    provider: str, api_key: str, balance: Decimal, sms_delay: float, profile: str = "canonical"
+) -> Any:
+    from proxy.emulators import HandlerApiEmulator, SmspvaEmulator, VaksmsEmulator
 
+    if provider == "handler-api":
+        return HandlerApiEmulator(profile, api_keys={api_key: balance}, sms_delay=sms_delay)
     factory = SmspvaEmulator if provider == "smspva" else VaksmsEmulator
     return factory(api_keys={api_key: balance}, sms_delay=sms_delay)
 
 
 def run_emulate(args: argparse.Namespace) -> int:
     configure_logging("console", "info")
-    emulator = build_emulator(args.provider, args.api_key, args.balance, args.sms_delay)
+    from proxy.providers.profiles import ProfileError
+
+    try:
+        emulator = build_emulator(
+            args.provider, args.api_key, args.balance, args.sms_delay, args.profile
+        )
+    except ProfileError as exc:
+        print(f"smsproxy emulate: {exc}", file=sys.stderr)
+        return 2
     if args.stock is not None:
         emulator.default_stock = args.stock  # kept by /_emulator/reset too
         emulator.set_all_stock(args.stock)
@@ -337,7 +355,10 @@ def run_emulate(args: argparse.Namespace) -> int:
     if args.provider == "smspva":
         emulator.shapes = args.shapes
     server = make_server(emulator.app, args.host, args.port)
-    print(f"{args.provider} emulator on http://{args.host}:{args.port} (api key {args.api_key})")
+    what = args.provider
+    if args.provider == "handler-api":
+        what = f"handler-api ({emulator.profile.name}, {emulator.profile.handler_path})"
+    print(f"{what} emulator on http://{args.host}:{args.port} (api key {args.api_key})")
     run(serve_until_signalled([server]))
     return 0
 
