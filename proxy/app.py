@@ -11,9 +11,8 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any, TypedDict
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 import httpx
 import redis.asyncio as aioredis
@@ -24,9 +23,11 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from proxy.actions import Context, Trace, perform
 from proxy.admin import Shared, SharedState, publishing, require_token
+from proxy.backoff import Throttle
 from proxy.catalog.cache import OfferCache
 from proxy.catalog.offers import Catalogs
 from proxy.config import ConfigError, ServerSettings, Settings
@@ -67,6 +68,7 @@ from proxy.tenants import Tenants
 from proxy.webhooks import Notifier, Sender
 
 log = structlog.get_logger("request")
+STORE_FAILURES = Throttle(10.0)
 shutdown_log = structlog.get_logger("shutdown")
 
 HANDLER_PATH = "/stubs/handler_api.php"
@@ -161,11 +163,11 @@ def create_app(settings: Settings) -> Starlette:
     # else here, behind [admin] token when one is set.
     admin = settings.admin
     shared = Shared()
-    app = Starlette(
+    handler = HandlerApi(settings.server)
+    app = SmsProxyApp(
+        handler,
         routes=[
-            Route(
-                HANDLER_PATH, partial(handler_api, limits=settings.server), methods=["GET", "POST"]
-            ),
+            Route(HANDLER_PATH, handler, methods=["GET", "POST"]),
             Route("/health/live", health_live, methods=["GET"]),
             Route("/health/ready", health_ready, methods=["GET"]),
             *([] if admin.port else operator_routes(admin.token)),
@@ -308,19 +310,31 @@ class Oversized(ProtocolError):
 DEFAULT_LIMITS = ServerSettings()
 
 
-async def read_params(request: Request, limits: ServerSettings = DEFAULT_LIMITS) -> dict[str, str]:
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header `name` (lower case, as ASGI servers give names), as starlette's
+    `request.headers.get` reads it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+async def read_params(
+    scope: Scope, receive: Receive, limits: ServerSettings = DEFAULT_LIMITS
+) -> dict[str, str]:
     """Query string, overlaid by a form (or flat JSON) body when a POST carries one: at most
     `limits.max_params` parameters in all (counted before any is decoded) and
     `limits.max_body_bytes` of query string and of body (read chunk by chunk), else Oversized."""
-    query_string: bytes = request.scope["query_string"]
+    query_string: bytes = scope["query_string"]
     if len(query_string) > limits.max_body_bytes:
         raise Oversized(f"query string over {limits.max_body_bytes} bytes")
     query = _fields(query_string.decode("latin-1"), limits.max_params)
     params = dict(query)
-    if request.method != "POST":
+    if scope["method"] != "POST":
         return params
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await read_body(request, limits.max_body_bytes)
+    content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    body = await read_body(scope, receive, limits.max_body_bytes)
     if not body:
         return params
     room = limits.max_params - len(query)
@@ -339,99 +353,184 @@ async def read_params(request: Request, limits: ServerSettings = DEFAULT_LIMITS)
 
 
 def _fields(text: str, most: int) -> list[tuple[str, str]]:
-    """`a=1&b=2` as pairs; Oversized past `most` fields (parse_qsl counts the `&` first)."""
-    try:
-        return parse_qsl(text, keep_blank_values=True, max_num_fields=most)
-    except ValueError:
-        raise Oversized(f"more than {most} parameters") from None
+    """`a=1&b=2` as pairs, exactly as `parse_qsl(text, keep_blank_values=True,
+    max_num_fields=most)` reads them (Oversized past `most` fields, counted by their `&`
+    first), without its cost: a name or value with no `+` or `%` is taken as it is (a
+    getStatus carries nothing to decode; parse_qsl cost about 7 µs of each)."""
+    if not text:
+        return []
+    if text.count("&") >= most:  # parse_qsl: more than `most` fields is 1 + count("&")
+        raise Oversized(f"more than {most} parameters")
+    fields = text.split("&")
+    if "%" not in text and "+" not in text:
+        return [field.partition("=")[::2] for field in fields if field]
+    pairs = []
+    for field in fields:
+        if field:
+            name, _, value = field.partition("=")
+            pairs.append((unquote(name.replace("+", " ")), unquote(value.replace("+", " "))))
+    return pairs
 
 
-async def read_body(request: Request, most: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, most: int) -> bytes:
     """The body, never more than `most` bytes of it held: a larger declared length is refused
-    unread, and a chunked one is given up at the chunk that would pass the limit."""
-    declared = request.headers.get("content-length")
+    unread, and a chunked one is given up at the chunk that would pass the limit.
+    ClientDisconnect when the client leaves before it is all read (as starlette's stream)."""
+    declared = header(scope, b"content-length")
     if declared is not None:
         length = number(declared)
         if length is None or length > most:
             raise Oversized(f"body over {most} bytes", unread=True)
     body = bytearray()
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > most:
-            raise Oversized(f"body over {most} bytes", unread=True)
-        body += chunk
+    more = True
+    while more:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk: bytes = message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) + len(chunk) > most:
+                raise Oversized(f"body over {most} bytes", unread=True)
+            body += chunk
+        elif kind == "http.disconnect":
+            raise ClientDisconnect()
     return bytes(body)
 
 
-def render(answer: Answer) -> Response:
-    """HTTP 200 always: clients take any 4xx/5xx for a network failure."""
+TEXT = b"text/plain; charset=utf-8"
+JSON = b"application/json"
+
+
+def render(answer: Answer) -> tuple[bytes, bytes]:
+    """The body and content type of an answer (HTTP 200 always: clients take any 4xx/5xx for
+    a network failure); what starlette's Response made of it, byte for byte."""
     if answer.text is not None:
-        return Response(answer.text, media_type="text/plain; charset=utf-8")
+        return answer.text.encode("utf-8"), TEXT
     body = json.dumps(answer.json, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, media_type="application/json")
+    return body.encode("utf-8"), JSON
+
+
+def response_headers(
+    body: bytes, content_type: bytes, *, close: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """What starlette's Response sent with `body`, in its order; with `close`, `connection:
+    close` after them (uvicorn then closes instead of reading a body left unread)."""
+    headers = [(b"content-length", b"%d" % len(body)), (b"content-type", content_type)]
+    if close:
+        headers.append((b"connection", b"close"))
+    return headers
 
 
 def _request_id() -> str:
     """16 hex digits to find a request's log lines by: unique enough, and unlike uuid4 no
-    system call per request."""
-    return f"{random.getrandbits(64):016x}"
+    system call per request (the bytes' hex: a third of a format's cost)."""
+    return random.getrandbits(64).to_bytes(8, "big").hex()
 
 
-async def handler_api(request: Request, limits: ServerSettings = DEFAULT_LIMITS) -> Response:
-    """The SMS-Activate endpoint; logs one canonical line per request (the client's own values
-    in it clipped: proxy.logging.clip)."""
-    started = time.perf_counter()
-    state: Any = request.state
-    ctx: Context = state.ctx
-    tenants: Tenants = state.tenants
-    request_id = clip(request.headers.get("x-request-id")) or _request_id()
-    trace = Trace()
-    action = tenant_name = None
-    parsed: ProtocolRequest | None = None
-    refused: dict[str, str] = {}  # why a request over the limits was refused, for the log
-    close = False
-    try:
-        params = await read_params(request, limits)
-        action = clip(params.get("action"))
-        tenant = tenants.authenticate(params.get("api_key"))
-        if tenant is None:
-            answer = answers.word(Word.BAD_KEY)
-        else:
-            tenant_name = tenant.name
-            parsed = parse_request(params)
-            answer = await perform(ctx, tenant, parsed, trace)
-    except Oversized as exc:
-        answer = answers.word(exc.word)
-        refused, close = {"refused": exc.detail}, exc.unread
-    except ProtocolError as exc:
-        answer = answers.word(exc.word)
-    except ClientDisconnect:
-        # Gone before its body was read: nobody to answer, and nothing went wrong here.
-        answer = answers.word(Word.BAD_ACTION)
-        refused = {"refused": "client disconnected"}
-    except StoreError as exc:
-        log.error("store_failed", error=str(exc))
-        answer = answers.word(Word.ERROR_SQL)
-    except Exception:
-        log.exception("request_failed")
-        answer = answers.word(Word.ERROR_SQL)
-    label = type(parsed).__name__ if parsed is not None else "invalid"
-    ctx.metrics.requests.labels(label, answer.word).inc()
-    ctx.metrics.request_seconds.labels(label).observe(time.perf_counter() - started)
-    log.info(
-        "request",
-        request_id=request_id,
-        action=action,
-        tenant=tenant_name,
-        activation_id=trace.activation_id,
-        provider=trace.provider,
-        answer=answer.word,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-        **refused,
-    )
-    response = render(answer)
-    if close:
-        response.headers["connection"] = "close"  # uvicorn then stops reading the body
-    return response
+def _ms(seconds: float) -> float:
+    """Milliseconds to two decimals, as `round(seconds * 1000, 2)` but without its decimal
+    conversion (a third of its cost; a duration is never negative)."""
+    return int(seconds * 100_000 + 0.5) / 100
+
+
+class HandlerApi:
+    """The SMS-Activate endpoint, a plain ASGI app: every client polls it about once a second
+    per activation, and starlette's Request, Response, routing and middleware cost more than
+    the rest of a getStatus did (issue 15: profile in PERF-NOTES.md). It reads the query string
+    and body itself and sends the two ASGI messages, with what starlette's Response sent:
+    `content-length`, `content-type` and, when the body was refused unread, `connection:
+    close`. Logs one canonical line per request (the client's own values in it clipped:
+    proxy.logging.clip). Every failure is a protocol word, never an HTTP error."""
+
+    def __init__(self, limits: ServerSettings = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        state = scope["state"]
+        ctx: Context = state["ctx"]
+        tenants: Tenants = state["tenants"]
+        request_id = clip(header(scope, b"x-request-id")) or _request_id()
+        trace = Trace()
+        action = tenant_name = None
+        parsed: ProtocolRequest | None = None
+        refused: dict[str, str] = {}  # why a request over the limits was refused, for the log
+        close = False
+        try:
+            params = await read_params(scope, receive, self.limits)
+            action = clip(params.get("action"))
+            tenant = tenants.authenticate(params.get("api_key"))
+            if tenant is None:
+                answer = answers.word(Word.BAD_KEY)
+            else:
+                tenant_name = tenant.name
+                parsed = parse_request(params)
+                answer = await perform(ctx, tenant, parsed, trace)
+        except Oversized as exc:
+            answer = answers.word(exc.word)
+            refused, close = {"refused": exc.detail}, exc.unread
+        except ProtocolError as exc:
+            answer = answers.word(exc.word)
+        except ClientDisconnect:
+            # Gone before its body was read: nobody to answer, and nothing went wrong here.
+            answer = answers.word(Word.BAD_ACTION)
+            refused = {"refused": "client disconnected"}
+        except StoreError as exc:
+            # The request's own line says ERROR_SQL; the cause at most every 10 s (Redis
+            # down fails every request alike), with how many requests it stands for.
+            if (count := STORE_FAILURES.due()) is not None:
+                log.error("store_failed", error=str(exc), requests=count)
+            answer = answers.word(Word.ERROR_SQL)
+        except Exception:
+            log.exception("request_failed")
+            answer = answers.word(Word.ERROR_SQL)
+        try:
+            body, content_type = render(answer)
+        except Exception:  # a JSON answer holding what UTF-8 cannot carry (a lone surrogate)
+            log.exception("answer_failed", answer=answer.word)
+            answer = answers.word(Word.ERROR_SQL)
+            body, content_type = render(answer)
+        label = type(parsed).__name__ if parsed is not None else "invalid"
+        ctx.metrics.request_done(label, answer.word, time.perf_counter() - started)
+        log.info(
+            "request",
+            request_id=request_id,
+            action=action,
+            tenant=tenant_name,
+            activation_id=trace.activation_id,
+            provider=trace.provider,
+            answer=answer.word,
+            duration_ms=_ms(time.perf_counter() - started),
+            **refused,
+        )
+        headers = response_headers(body, content_type, close=close)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class SmsProxyApp(Starlette):
+    """Starlette, with the SMS-Activate endpoint's GET and POST handed straight to it: no
+    routing and no middleware on the path every poll takes. Everything else (other paths,
+    methods, a root_path to strip) goes through starlette, which routes the endpoint to the
+    same handler."""
+
+    def __init__(self, handler: HandlerApi, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == HANDLER_PATH
+            and scope["method"] in DIRECT_METHODS
+            and not scope.get("root_path")
+        ):
+            await self.handler(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+DIRECT_METHODS = frozenset({"GET", "POST"})
 
 
 async def health_live(request: Request) -> Response:

@@ -43,3 +43,23 @@ class Backoff:
                 seconds=round(time.monotonic() - self.since, 2),
             )
         self.failures = 0
+
+
+class Throttle:
+    """At most one log line per `seconds` for an error many requests meet at once (Redis
+    down: every request fails alike); the line says how many it stands for."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self.next_at = 0.0
+        self.held = 0
+
+    def due(self) -> int | None:
+        """None while a line is held back; else how many failures this line stands for."""
+        self.held += 1
+        now = time.monotonic()
+        if now < self.next_at:
+            return None
+        self.next_at = now + self.seconds
+        count, self.held = self.held, 0
+        return count

@@ -56,20 +56,28 @@ ENV_PREFIX = "SMSPROXY_"
 # What a boolean setting accepts from the environment, in any case (a TOML file: true, false).
 ENV_TRUE = ("1", "true", "yes", "on")
 ENV_FALSE = ("0", "false", "no", "off")
-PROVIDER_KINDS = ("smspva", "vaksms")
+# handler_api: any SMS-Activate-compatible service, its quirks from a profile (issue 16).
+PROVIDER_KINDS = ("smspva", "vaksms", "handler_api")
+# handler_api has no default host: base_url is required for it (_provider).
 DEFAULT_BASE_URLS = {"smspva": "https://api.smspva.com", "vaksms": "https://vak-sms.ru"}
 # seeds/000:12, every URL in seeds/001 and smspva-sdk's _contracts.json: the rental API is on the
 # site's host, not on the activation API's.
 DEFAULT_SMSPVA_RENT_URL = "https://smspva.com/api/rent.php"
+# handler_api: the profile's `currency` (_provider), so none here.
 DEFAULT_CURRENCIES = {"smspva": "USD", "vaksms": "RUB"}
-# seeds/000:17 "4-5 seconds between requests"; VAK documents none, so the same by default.
-DEFAULT_POLL_INTERVALS = {"smspva": 5.0, "vaksms": 5.0}
-# seeds/000:59 orderExpireIn 600; VAK's window is undocumented: 20 minutes by default.
-DEFAULT_ORDER_LIFETIMES = {"smspva": 600.0, "vaksms": 1200.0}
-# seeds/000:16 "up to 50 connections per second"; VAK documents no limit: a gentler default.
-DEFAULT_RATE_LIMITS = {"smspva": 50.0, "vaksms": 20.0}
-# seeds/000:18, 382: block before 580 s (we act at 560 s); VAK's window less 40 s likewise.
-DEFAULT_REFUND_AFTER = {"smspva": 560.0, "vaksms": 1160.0}
+# seeds/000:17 "4-5 seconds between requests"; VAK documents none, so the same by default; no
+# profiled compatible service documents one either: the same.
+DEFAULT_POLL_INTERVALS = {"smspva": 5.0, "vaksms": 5.0, "handler_api": 5.0}
+# seeds/000:59 orderExpireIn 600; VAK's window is undocumented: 20 minutes by default. A
+# compatible service's window is in no profile: VAK's conservative 20 minutes (an order thought
+# open longer than it is only makes a refund come late, never early).
+DEFAULT_ORDER_LIFETIMES = {"smspva": 600.0, "vaksms": 1200.0, "handler_api": 1200.0}
+# seeds/000:16 "up to 50 connections per second"; VAK documents no limit: a gentler default,
+# and the same for compatible services, none of which documents a limit (the emulator's note).
+DEFAULT_RATE_LIMITS = {"smspva": 50.0, "vaksms": 20.0, "handler_api": 20.0}
+# seeds/000:18, 382: block before 580 s (we act at 560 s); VAK's window less 40 s likewise, and
+# a compatible service's (VAK-like) window likewise.
+DEFAULT_REFUND_AFTER = {"smspva": 560.0, "vaksms": 1160.0, "handler_api": 1160.0}
 STRATEGIES = ("priority", "cheapest", "success_rate", "weighted")
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -300,6 +308,8 @@ class ProviderSettings:
     rent_url: str = ""
     # VAK-SMS order lifetimes by VAK service code, over the shipped table (vaksms_lifetimes.py)
     order_lifetimes: Mapping[str, float] = field(default_factory=dict)
+    # handler_api: the quirk profile, a shipped name or a path (proxy/providers/profiles)
+    profile: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +461,7 @@ class _ProviderInput(_Table):
     refund_after: Float | None = None
     rent_url: Str | None = None  # see rent_url_for
     order_lifetimes: dict[Str, Seconds] | None = None
+    profile: Str | None = None  # handler_api only
 
 
 class _TenantInput(_Table):
@@ -645,8 +656,8 @@ def provider_defaults(kind: str) -> dict[str, Any]:
     return {
         **_dataclass_defaults(ProviderSettings),
         "kind": kind,
-        "base_url": DEFAULT_BASE_URLS[kind],
-        "currency": DEFAULT_CURRENCIES[kind],
+        "base_url": DEFAULT_BASE_URLS.get(kind, ""),
+        "currency": DEFAULT_CURRENCIES.get(kind, ""),
         "poll_interval": DEFAULT_POLL_INTERVALS[kind],
         "order_lifetime": DEFAULT_ORDER_LIFETIMES[kind],
         "rate_limit": DEFAULT_RATE_LIMITS[kind],
@@ -668,9 +679,33 @@ def _provider(name: str, body: _ProviderInput) -> ProviderSettings:
         raise ConfigError(f"{where}.api_key is missing (or set it in the environment: {variable})")
     given = _given(body)
     values = {**provider_defaults(kind), **given}
+    if kind == "handler_api":
+        values.update(_handler_api(where, given))
+    elif "profile" in given:
+        raise ConfigError(f"{where}.profile: only a handler_api provider takes a profile")
     values["base_url"] = str(values["base_url"]).rstrip("/")
     values["rent_url"] = rent_url_for(kind, given)
     return ProviderSettings(name=name, **values)
+
+
+def _handler_api(where: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """A compatible service's profile, loaded now (a bad one stops the start), its base_url
+    (there is no default host) and its currency (the profile's, unless set)."""
+    from proxy.providers.profiles import ProfileError, load_profile, profile_names
+
+    name = str(given.get("profile") or "")
+    if not name:
+        raise ConfigError(
+            f"{where}.profile is missing: a shipped profile ({', '.join(profile_names())}) "
+            "or a profile file's path"
+        )
+    try:
+        profile = load_profile(name)
+    except ProfileError as exc:
+        raise ConfigError(f"{where}.profile: {exc}") from exc
+    if not given.get("base_url"):
+        raise ConfigError(f"{where}.base_url is missing (the service's root, e.g. https://...)")
+    return {"currency": given.get("currency") or profile.currency}
 
 
 def rent_url_for(kind: str, body: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -236,6 +236,22 @@ class Dispatcher:
         prices: Prices,
     ) -> Activation:
         provider = candidate.provider
+        deferred: list[Awaitable[None]] = []  # the sale's health update: after the record
+        try:
+            return await self._buy_recorded(tenant, request, candidate, prices, deferred)
+        finally:
+            for work in deferred:
+                provider.later(work)
+
+    async def _buy_recorded(
+        self,
+        tenant: TenantSettings,
+        request: GetNumber,
+        candidate: Candidate,
+        prices: Prices,
+        deferred: list[Awaitable[None]],
+    ) -> Activation:
+        provider = candidate.provider
         # Written in the same round trip as the provider's admission, before the request.
         intent = self.store.intent_for(
             {
@@ -247,7 +263,7 @@ class Dispatcher:
             },
         )
         try:
-            purchase = await self._send(candidate, intent)
+            purchase = await self._send(candidate, intent, deferred)
         except (RequestNotSent, ProviderRefused):
             if intent.written:  # nothing was bought: the intent has nothing to guard
                 await self.store.drop_intent(intent.activation_id)
@@ -341,16 +357,18 @@ class Dispatcher:
         except StoreError as store_exc:  # the intent itself was written before the request
             log.warning("intent_update_failed", activation_id=activation_id, error=str(store_exc))
 
-    async def _send(self, candidate: Candidate, intent: PurchaseIntent) -> Purchase:
+    async def _send(
+        self, candidate: Candidate, intent: PurchaseIntent, deferred: list[Awaitable[None]]
+    ) -> Purchase:
         provider, buy = candidate.provider, candidate.request
         try:
-            return await provider.buy(buy, intent)
+            return await provider.buy(buy, intent, deferred)
         except ProviderRefused as exc:
             if exc.refusal is not Refusal.BAD_OPERATOR or buy.operator is None:
                 raise
         # seeds/004:134: an operator that cannot serve -> the first suitable operator (the
         # intent written for the first try covers this one: same account, service, country).
-        return await provider.buy(BuyRequest(buy.service, buy.country, None))
+        return await provider.buy(BuyRequest(buy.service, buy.country, None), None, deferred)
 
     def activation(
         self,

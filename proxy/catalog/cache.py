@@ -210,7 +210,8 @@ class OfferCache:
         async with self.redis.pipeline(transaction=False) as pipe:
             if field == WHOLE_COUNTRY:
                 pipe.delete(key)  # services that disappeared from the list are gone
-            pipe.hset(key, mapping=mapping)
+            if mapping:  # an empty listing writes nothing (HSET refuses no fields)
+                pipe.hset(key, mapping=mapping)
             pipe.expire(key, int(self.settings.stale_for))
             await pipe.execute()
 

@@ -92,6 +92,7 @@ class GuardedProvider:
         *,
         pair: tuple[str, str] | None = None,
         before: Staged | None = None,
+        deferred: list[Awaitable[None]] | None = None,
     ) -> T:
         kind = CALLS[endpoint]
         verdict = await self.health.admit(self.name, call=kind, pair=pair, before=before)
@@ -116,6 +117,8 @@ class GuardedProvider:
         update = self.health.succeeded(self.name, latency, endpoint, sale=sale)
         if verdict.admission is Admission.PROBE:
             await update  # the probe's success closes the breaker before anyone asks again
+        elif deferred is not None:
+            deferred.append(update)  # the caller starts it once its own writes are sent
         else:
             self.later(update)  # bookkeeping that need not delay the answer
         return result
@@ -136,10 +139,8 @@ class GuardedProvider:
             log.warning("health_update_failed", provider=self.name, error=str(task.exception()))
 
     def _count(self, endpoint: str, outcome: str, started: float | None = None) -> None:
-        self.metrics.upstream_calls.labels(self.name, endpoint, outcome).inc()
-        if started is not None:
-            elapsed = time.perf_counter() - started
-            self.metrics.upstream_seconds.labels(self.name, endpoint).observe(elapsed)
+        elapsed = None if started is None else time.perf_counter() - started
+        self.metrics.upstream_done(self.name, endpoint, outcome, elapsed)
 
     async def _learn(self, exc: ProviderRefused, latency: float, endpoint: str) -> None:
         if exc.refusal is Refusal.RATE_LIMITED:
@@ -158,11 +159,21 @@ class GuardedProvider:
         await self.health.balance_seen(self.name, str(balance.amount), balance.amount > 0)
         return balance
 
-    async def buy(self, request: BuyRequest, intent: Staged | None = None) -> Purchase:
+    async def buy(
+        self,
+        request: BuyRequest,
+        intent: Staged | None = None,
+        deferred: list[Awaitable[None]] | None = None,
+    ) -> Purchase:
         """`intent` (the purchase intent) is written in admission's round trip, before the
-        request is sent; it is written even when admission refuses (the caller drops it)."""
+        request is sent; it is written even when admission refuses (the caller drops it).
+        With `deferred`, the health update a sale makes is left there for the caller to start
+        (`later`) after it has recorded the number: run meanwhile, it would compete with that
+        write for the event loop and delay the client's answer."""
         pair = (request.service, request.country)
-        return await self._call("buy", lambda: self.inner.buy(request), pair=pair, before=intent)
+        return await self._call(
+            "buy", lambda: self.inner.buy(request), pair=pair, before=intent, deferred=deferred
+        )
 
     async def buy_multi(self, request: MultiBuyRequest) -> list[tuple[str, Purchase]]:
         return await self._call("buy_multi", lambda: self.inner.buy_multi(request))

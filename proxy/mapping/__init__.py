@@ -1,6 +1,8 @@
 """Translation tables between SMS-Activate codes and the upstream providers' codes."""
 
 from proxy.mapping.codes import (
+    ALL_KINDS,
+    IDENTITY_KINDS,
     PROVIDER_KINDS,
     CodeMap,
     Country,
@@ -18,6 +20,8 @@ from proxy.mapping.operators import (
 from proxy.mapping.report import unmapped_json, unmapped_report
 
 __all__ = [
+    "ALL_KINDS",
+    "IDENTITY_KINDS",
     "PROVIDER_KINDS",
     "CodeMap",
     "Country",

@@ -10,7 +10,14 @@ from functools import cache
 from importlib import resources
 from typing import Any, Generic, TypeVar
 
+# The kinds whose pairs come from the data files (data/*.json, build_data.py).
 PROVIDER_KINDS = ("smspva", "vaksms")
+# Kinds that take SMS-Activate's own codes: each code, id and operator name maps to itself. A
+# handler_api adapter translates with its quirk profile's numbering
+# (proxy/providers/handler_api.py), so the kind-wide map must not narrow or rename anything.
+IDENTITY_KINDS = ("handler_api",)
+# Every kind a map answers for (config.PROVIDER_KINDS).
+ALL_KINDS = PROVIDER_KINDS + IDENTITY_KINDS
 
 # reference/SOURCES.md: 12 is USA (virtual), 187 USA (physical); both buy a provider's US, and a
 # provider's US answers 187. Ids listed here share a provider code without making it ambiguous.
@@ -93,12 +100,11 @@ class CodeMap:
         self._services = {service.code: service for service in services}
         self._max_national = dict(max_national_digits)
         self._service_pairs = {
-            kind: _Pairs(kind, service_pairs.get(kind, {}), frozenset[str]())
-            for kind in PROVIDER_KINDS
+            kind: _Pairs(kind, service_pairs.get(kind, {}), frozenset[str]()) for kind in ALL_KINDS
         }
         self._country_pairs = {
             kind: _Pairs(kind, country_pairs.get(kind, {}), _REVERSE_SKIPPED_COUNTRY_IDS)
-            for kind in PROVIDER_KINDS
+            for kind in ALL_KINDS
         }
 
     @property
@@ -190,12 +196,20 @@ def _data() -> _Data:
             for s in services
         ),
         service_pairs={
-            kind: {str(s["code"]): str(s[kind]) for s in services if s[kind] is not None}
-            for kind in PROVIDER_KINDS
+            kind: {
+                str(s["code"]): str(s["code"] if kind in IDENTITY_KINDS else s[kind])
+                for s in services
+                if kind in IDENTITY_KINDS or s[kind] is not None
+            }
+            for kind in ALL_KINDS
         },
         country_pairs={
-            kind: {int(c["id"]): str(c[kind]) for c in countries if c[kind] is not None}
-            for kind in PROVIDER_KINDS
+            kind: {
+                int(c["id"]): str(c["id"] if kind in IDENTITY_KINDS else c[kind])
+                for c in countries
+                if kind in IDENTITY_KINDS or c[kind] is not None
+            }
+            for kind in ALL_KINDS
         },
         max_national_digits={int(c["id"]): int(c["max_national_digits"]) for c in countries},
     )
@@ -206,7 +220,7 @@ def _validate(
 ) -> None:
     """Rejects overrides that name an unknown kind, SMS-Activate code or provider code."""
     for kind, pairs in overrides.items():
-        if kind not in PROVIDER_KINDS:
+        if kind not in ALL_KINDS:
             raise ValueError(f"override for unknown provider kind {kind!r}")
         for key, code in pairs.items():
             if key not in known:

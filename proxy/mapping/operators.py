@@ -14,7 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from proxy.mapping.codes import PROVIDER_KINDS
+from proxy.mapping.codes import ALL_KINDS, IDENTITY_KINDS, PROVIDER_KINDS
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class OperatorMap:
                 country_id: {_key(sa): code.strip() for sa, code in country_pairs.items()}
                 for country_id, country_pairs in pairs.get(kind, {}).items()
             }
-            for kind in PROVIDER_KINDS
+            for kind in ALL_KINDS
         }
         merged: dict[int, list[str]] = {cid: [_key(n) for n in ns] for cid, ns in names.items()}
         for by_country in self._pairs.values():
@@ -78,10 +78,8 @@ class OperatorMap:
             }
             for kind, by_country in self._pairs.items()
         }
-        self._unmapped = {kind: tuple((unmapped or {}).get(kind, ())) for kind in PROVIDER_KINDS}
-        self._unhonoured = {
-            kind: tuple((unhonoured or {}).get(kind, ())) for kind in PROVIDER_KINDS
-        }
+        self._unmapped = {kind: tuple((unmapped or {}).get(kind, ())) for kind in ALL_KINDS}
+        self._unhonoured = {kind: tuple((unhonoured or {}).get(kind, ())) for kind in ALL_KINDS}
 
     def names(self, country_id: int) -> tuple[str, ...]:
         """SMS-Activate's operator names for a country, as getOperators lists them."""
@@ -179,7 +177,12 @@ def _data() -> _Data:
                 int(cid): {str(sa): str(code) for sa, code in pairs.items()}
                 for cid, pairs in providers[kind]["pairs"].items()
             }
-            for kind in PROVIDER_KINDS
+            if kind not in IDENTITY_KINDS
+            else {  # SMS-Activate's own names (codes.py IDENTITY_KINDS)
+                int(cid): {str(name): str(name) for name in c["names"]}
+                for cid, c in raw["countries"].items()
+            }
+            for kind in ALL_KINDS
         },
         unmapped={kind: _unmapped(providers[kind]["unmapped"]) for kind in PROVIDER_KINDS},
         unhonoured={
@@ -206,7 +209,7 @@ def _apply(
 def _validate(overrides: OperatorOverrides) -> None:
     """Rejects overrides that name an unknown kind or carry a blank or non-string name."""
     for kind, by_country in overrides.pairs.items():
-        if kind not in PROVIDER_KINDS:
+        if kind not in ALL_KINDS:
             raise ValueError(f"operator override for unknown provider kind {kind!r}")
         for country_id, pairs in by_country.items():
             if not isinstance(country_id, int) or isinstance(country_id, bool):

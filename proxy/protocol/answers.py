@@ -42,8 +42,19 @@ class Answer:
 
 
 def word(w: Word, *args: object) -> Answer:
-    """`WORD` or `WORD:arg1:arg2`."""
-    return Answer(word=w.value, text=":".join([w.value, *(str(a) for a in args)]))
+    """`WORD` or `WORD:arg1:arg2`; a bare word is made once (answers are immutable), and the
+    common single argument (a code, a balance) is joined without a generator."""
+    bare = BARE[w]
+    if not args:
+        return bare
+    if len(args) == 1:
+        return Answer(word=bare.word, text=bare.word + ":" + str(args[0]))
+    return Answer(word=bare.word, text=":".join([bare.word, *map(str, args)]))
+
+
+BARE = {w: Answer(word=w.value, text=w.value) for w in Word}
+_STATUS_WAIT_CODE_ANSWER = BARE[Word.STATUS_WAIT_CODE]
+_STATUS_CANCEL_ANSWER = BARE[Word.STATUS_CANCEL]
 
 
 def json_answer(body: Any, name: str) -> Answer:
@@ -72,15 +83,22 @@ def access_number(act: Activation) -> Answer:
     return word(Word.ACCESS_NUMBER, act.id, act.phone)
 
 
+# Enum members as module globals for the poll path: on Python 3.11 each `State.X` or `Word.X`
+# is a descriptor call, and getStatus compares a few per request.
+_WAIT_CODE, _WAIT_RETRY, _CANCELLED = State.WAIT_CODE, State.WAIT_RETRY, State.CANCELLED
+_STATUS_WAIT_RETRY, _STATUS_OK = Word.STATUS_WAIT_RETRY, Word.STATUS_OK
+
+
 def status(act: Activation) -> Answer:
     """The getStatus text for the activation's state (seeds/004:227-232)."""
-    if act.state is State.WAIT_CODE:
-        return word(Word.STATUS_WAIT_CODE)
-    if act.state is State.WAIT_RETRY:
-        return word(Word.STATUS_WAIT_RETRY, act.retry_code or "")
-    if act.state is State.CANCELLED:
-        return word(Word.STATUS_CANCEL)
-    return word(Word.STATUS_OK, act.last_code or "")
+    state = act.state
+    if state is _WAIT_CODE:
+        return _STATUS_WAIT_CODE_ANSWER
+    if state is _WAIT_RETRY:
+        return word(_STATUS_WAIT_RETRY, act.retry_code or "")
+    if state is _CANCELLED:
+        return _STATUS_CANCEL_ANSWER
+    return word(_STATUS_OK, act.last_code or "")
 
 
 def full_sms(act: Activation) -> Answer:

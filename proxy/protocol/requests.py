@@ -46,6 +46,10 @@ def number(value: str | None, *, signed: bool = False) -> int | None:
     if value is None:
         return None
     text = value.strip()
+    # The common case without the pattern: ASCII-only digits are exactly [0-9] (str.isdigit
+    # alone also takes "²" and "١").
+    if 0 < len(text) <= NUMBER_DIGITS and text.isascii() and text.isdigit():
+        return int(text)
     if len(text) > NUMBER_DIGITS + 1 or not _NUMBER.fullmatch(text):
         return None
     if text.startswith("-") and not signed:
@@ -453,8 +457,11 @@ def _activation_id(params: Params, bad: Word, *names: str) -> int:
     raise ProtocolError(bad, "id is missing")
 
 
+_NO_ACTIVATION = Word.NO_ACTIVATION  # a global, not an enum lookup per poll (Python 3.11)
+
+
 def _get_status(params: Params, *, v2: bool) -> GetStatus:
-    return GetStatus(_activation_id(params, Word.NO_ACTIVATION, "id", "activationId"), v2=v2)
+    return GetStatus(_activation_id(params, _NO_ACTIVATION, "id", "activationId"), v2=v2)
 
 
 def _set_status(params: Params) -> SetStatus:

@@ -8,12 +8,14 @@ import httpx
 
 from proxy.config import ProviderSettings
 from proxy.providers.base import Provider
+from proxy.providers.handler_api import HandlerApiProvider
 from proxy.providers.smspva import SmspvaProvider
 from proxy.providers.vaksms import VaksmsProvider
 
 ProviderFactory = Callable[[ProviderSettings, httpx.AsyncClient], Provider]
 
 REGISTRY: dict[str, ProviderFactory] = {
+    "handler_api": HandlerApiProvider,
     "smspva": SmspvaProvider,
     "vaksms": VaksmsProvider,
 }
