@@ -155,25 +155,16 @@ class Proxy:
 
 
 ProxyFactory = Callable[..., Proxy]
+ConfigServer = Callable[[dict[str, Any]], Proxy]
 
 
-@pytest.fixture(name="make_proxy")
-def fixture_make_proxy(
-    redis_server: EmbeddedRedis, smspva: Upstream, vaksms: Upstream
-) -> Iterator[ProxyFactory]:
+@pytest.fixture(name="serve_config")
+def fixture_serve_config() -> Iterator[ConfigServer]:
+    """smsproxy from a whole configuration dict, over real HTTP; stopped after the test."""
     servers: list[ThreadedServer] = []
     clients: list[httpx.Client] = []
 
-    def make(
-        smspva_url: str | None = None,
-        vaksms_url: str | None = None,
-        redis_url: str | None = None,
-        **overrides: Any,
-    ) -> Proxy:
-        config = proxy_config(
-            redis_url or redis_server.url, smspva_url or smspva.url, vaksms_url or vaksms.url,
-            **overrides,
-        )  # fmt: skip
+    def serve(config: dict[str, Any]) -> Proxy:
         settings = settings_from_dict(config)
         server = ThreadedServer(create_app(settings)).start()
         servers.append(server)
@@ -181,11 +172,29 @@ def fixture_make_proxy(
         clients.append(client)
         return Proxy(server.url, settings, client)
 
-    yield make
+    yield serve
     for client in clients:
         client.close()
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(name="make_proxy")
+def fixture_make_proxy(
+    redis_server: EmbeddedRedis, smspva: Upstream, vaksms: Upstream, serve_config: ConfigServer
+) -> ProxyFactory:
+    def make(
+        smspva_url: str | None = None,
+        vaksms_url: str | None = None,
+        redis_url: str | None = None,
+        **overrides: Any,
+    ) -> Proxy:
+        return serve_config(proxy_config(
+            redis_url or redis_server.url, smspva_url or smspva.url, vaksms_url or vaksms.url,
+            **overrides,
+        ))  # fmt: skip
+
+    return make
 
 
 @pytest.fixture(name="proxy")

@@ -15,12 +15,9 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 
 from proxy import actions
-from proxy.app import create_app
-from proxy.config import settings_from_dict
 from proxy.emulators.common import OrderState
 from proxy.emulators.handler_api import HandlerApiEmulator
 from proxy.lifecycle import Listing
@@ -66,24 +63,9 @@ Serve = Callable[[dict[str, Any]], Proxy]
 
 
 @pytest.fixture(name="serve")
-def serve_fixture() -> Iterator[Serve]:
+def serve_fixture(serve_config: Serve) -> Serve:
     """smsproxy from a whole configuration (make_proxy only amends its providers)."""
-    servers: list[ThreadedServer] = []
-    clients: list[httpx.Client] = []
-
-    def serve(config: dict[str, Any]) -> Proxy:
-        settings = settings_from_dict(config)
-        server = ThreadedServer(create_app(settings)).start()
-        servers.append(server)
-        client = httpx.Client(timeout=10)
-        clients.append(client)
-        return Proxy(server.url, settings, client)
-
-    yield serve
-    for client in clients:
-        client.close()
-    for server in servers:
-        server.stop()
+    return serve_config
 
 
 def handler_provider(

@@ -8,16 +8,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
-import httpx
 import pytest
 import structlog
 from structlog.testing import LogCapture
 
-from proxy.app import create_app
-from proxy.config import settings_from_dict
 from proxy.redis_server import RedisNotFound, find_redis_server
-from proxy.serving import ThreadedServer
-from tests.conftest import Proxy, Upstream, proxy_config
+from tests.conftest import ConfigServer, Proxy, Upstream, proxy_config
 from tests.topology.servers import Cluster, SentinelSetup, Unsupported
 
 # The scenarios' asserts explain themselves, as a test module's do.
@@ -145,23 +141,13 @@ def fixture_secured_sentinels(
 
 
 @pytest.fixture(name="serve_proxy")
-def fixture_serve_proxy(smspva: Upstream, vaksms: Upstream) -> Iterator[ServeProxy]:
+def fixture_serve_proxy(
+    smspva: Upstream, vaksms: Upstream, serve_config: ConfigServer
+) -> ServeProxy:
     """Proxies over the emulators, with `proxy_config`'s deployment and the given [redis]
     table (its key prefix random unless `prefix` is given)."""
-    servers: list[ThreadedServer] = []
-    clients: list[httpx.Client] = []
 
     def serve(redis: dict[str, Any], **overrides: Any) -> Proxy:
-        config = proxy_config("", smspva.url, vaksms.url, redis=redis, **overrides)
-        settings = settings_from_dict(config)
-        server = ThreadedServer(create_app(settings)).start()
-        servers.append(server)
-        client = httpx.Client(timeout=10)
-        clients.append(client)
-        return Proxy(server.url, settings, client)
+        return serve_config(proxy_config("", smspva.url, vaksms.url, redis=redis, **overrides))
 
-    yield serve
-    for client in clients:
-        client.close()
-    for server in servers:
-        server.stop()
+    return serve
