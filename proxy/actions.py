@@ -318,7 +318,7 @@ async def _change_status(
             await ctx.store.save(plan.after)
         if plan.upstream is Upstream.CANCEL and plan.after.state is State.CANCELLED:
             ctx.metrics.refunds.labels(act.provider, why).inc()
-            await ctx.store.count_cancel(act)
+            await ctx.store.count_cancel(act, why)
         return Word(plan.answer.value)
 
 

@@ -45,6 +45,8 @@ from proxy.mapping import (
 )
 from proxy.metrics import Metrics
 from proxy.money import Money
+from proxy.operator.routes import operator_page_routes
+from proxy.operator.tally import Tally
 from proxy.poller import Poller
 from proxy.protocol import answers
 from proxy.protocol.answers import Answer
@@ -108,10 +110,14 @@ def create_app(settings: Settings) -> Starlette:
         watch = StoreWatch(link, Keys(settings.redis.key_prefix).ready_probe())
         cache: RecordCache | None = None
         state: State | None = None
+        tally: Tally | None = None
         poller: Poller | None = None
         try:
             state = build_state(settings, link, client)
             await watch.start()
+            tally = state["ctx"].store.tally
+            if tally is not None:
+                await tally.start()
             # What exists now lives as long as the app: kept out of the cyclic collector's
             # sight, a full collection no longer walks the code tables and modules (on the
             # 2-core reference machine such a pause took 40 ms, in the middle of requests).
@@ -150,6 +156,8 @@ def create_app(settings: Settings) -> Starlette:
                 drains = [p.drain() for p in state["ctx"].providers.values()
                           if isinstance(p, GuardedProvider)]  # fmt: skip
                 await bounded("health_drains", asyncio.gather(*drains), left())
+            if tally is not None:  # its last counts, after everything that counts has ended
+                await bounded("tally", tally.stop(), min(TASK_SECONDS, left()))
             if cache is not None:
                 await bounded("record_cache", cache.stop(), min(TASK_SECONDS, left()))
             await bounded("upstream_client", client.aclose(), left())
@@ -170,7 +178,7 @@ def create_app(settings: Settings) -> Starlette:
             Route(HANDLER_PATH, handler, methods=["GET", "POST"]),
             Route("/health/live", health_live, methods=["GET"]),
             Route("/health/ready", health_ready, methods=["GET"]),
-            *([] if admin.port else operator_routes(admin.token)),
+            *([] if admin.port else operator_routes(settings)),
         ],
         lifespan=publishing(lifespan, shared),
     )
@@ -178,11 +186,14 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-def operator_routes(token: str) -> list[Route]:
-    """What shows the operator's data (upstream balances, errors, traffic), behind `token`."""
+def operator_routes(settings: Settings) -> list[Route]:
+    """What shows the operator's data (upstream balances, errors, traffic), behind [admin]
+    token: the JSON and Prometheus endpoints, and the operator's page with its JSON twin."""
+    token = settings.admin.token
     return [
         Route("/health/upstreams", require_token(health_upstreams, token), methods=["GET"]),
         Route("/metrics", require_token(metrics_endpoint, token), methods=["GET"]),
+        *operator_page_routes(settings),
     ]
 
 
@@ -192,7 +203,7 @@ def create_admin_app(settings: Settings, app: Starlette) -> Starlette:
     `app` is not running."""
     shared: Shared = app.state.shared
     return Starlette(
-        routes=operator_routes(settings.admin.token),
+        routes=operator_routes(settings),
         middleware=[Middleware(SharedState, shared=shared)],
     )
 
@@ -258,8 +269,10 @@ def build_state(settings: Settings, link: RedisLink, client: httpx.AsyncClient) 
     keys = Keys(settings.redis.key_prefix)
     health = Health(redis, keys, dict(settings.providers), settings.routing)
     metrics = Metrics()
+    secrets = [p.api_key for p in settings.providers.values()]
+    tally = Tally(redis, keys, settings.admin.flush_seconds, secrets)
     providers: dict[str, GuardedProvider] = {
-        name: GuardedProvider(build_provider(p, client), health, metrics)
+        name: GuardedProvider(build_provider(p, client), health, metrics, tally)
         for name, p in settings.providers.items()
     }
     money = Money(settings.money.currency, settings.money.rates)
@@ -268,6 +281,7 @@ def build_state(settings: Settings, link: RedisLink, client: httpx.AsyncClient) 
     codes, operators = load_maps(settings)
     cache = RecordCache(link.pubsub, keys.changes()) if settings.redis.local_cache else None
     store = ActivationStore(redis, keys, settings.redis.retention_days * 86400, cache, link)
+    store.tally = tally
     catalogs = Catalogs(
         OfferCache(redis, keys, settings.catalog),
         providers,

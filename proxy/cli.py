@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
+import secrets
 import socket
 import sys
 import tempfile
@@ -21,6 +23,7 @@ import structlog
 from proxy import __version__
 from proxy.app import HANDLER_PATH, check_settings, create_admin_app, create_app, load_maps
 from proxy.config import ConfigError, Settings, load_settings, settings_from_dict
+from proxy.demo_traffic import run_traffic
 from proxy.logging import configure_logging
 from proxy.mapping.report import unmapped_json, unmapped_report
 from proxy.serving import (
@@ -76,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080)
     demo.add_argument("--sms-delay", type=float, default=5.0, help="seconds until the SMS")
     demo.add_argument("--data-dir", type=Path, help="Redis data (default: a temporary dir)")
+    demo.add_argument(
+        "--traffic", type=float, default=6.0,
+        help="demo bots' purchases a minute, for the operator page's figures (0: none)",
+    )  # fmt: skip
     demo.set_defaults(run=run_demo)
 
     providers = commands.add_parser("providers", help="each provider's health, from a proxy")
@@ -405,11 +412,15 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_settings(smspva_url: str, vaksms_url: str, data_dir: Path) -> Settings:
-    """The demo's configuration: one tenant `demo` that may use both emulated providers."""
+def demo_settings(
+    smspva_url: str, vaksms_url: str, data_dir: Path, admin_token: str = ""
+) -> Settings:
+    """The demo's configuration: one tenant `demo` that may use both emulated providers, and
+    the operator's page behind `admin_token`."""
     return settings_from_dict(
         {
             "redis": {"url": "", "data_dir": str(data_dir)},
+            "admin": {"token": admin_token, "refresh_seconds": 5},
             "money": {"currency": "USD", "rates": {"RUB": "0.011"}},
             "logging": {"format": "console"},
             "providers": {
@@ -426,7 +437,15 @@ def demo_settings(smspva_url: str, vaksms_url: str, data_dir: Path) -> Settings:
                     "poll_interval": 2,
                 },
             },
-            "tenants": [{"name": "demo", "key": DEMO_KEY, "providers": ["smspva", "vaksms"]}],
+            # Weighted: the demo's purchases go to both providers, as the page then shows.
+            "tenants": [
+                {
+                    "name": "demo",
+                    "key": DEMO_KEY,
+                    "providers": ["smspva", "vaksms"],
+                    "strategy": "weighted",
+                }
+            ],
         }
     )
 
@@ -435,36 +454,54 @@ def run_demo(args: argparse.Namespace) -> int:
     configure_logging("console", "info")
     with tempfile.TemporaryDirectory(prefix="smsproxy-demo-") as tmp:
         data_dir = args.data_dir or Path(tmp) / "redis"
-        run(_demo(args.port, args.sms_delay, data_dir))
+        run(_demo(args.port, args.sms_delay, data_dir, args.traffic))
     return 0
 
 
-async def _demo(port: int, sms_delay: float, data_dir: Path) -> None:
+async def _demo(port: int, sms_delay: float, data_dir: Path, traffic: float = 0.0) -> None:
     host = "127.0.0.1"
+    admin_token = secrets.token_urlsafe(12)
     ports = {"smspva": free_port(), "vaksms": free_port()}
     servers = []
     for provider, emulator_port in ports.items():
         emulator = build_emulator(provider, EMULATOR_KEY, DEMO_BALANCES[provider], sms_delay)
         servers.append(make_server(emulator.app, host, emulator_port))
     urls = {name: f"http://{host}:{p}" for name, p in ports.items()}
-    settings = demo_settings(urls["smspva"], urls["vaksms"], data_dir)
+    settings = demo_settings(urls["smspva"], urls["vaksms"], data_dir, admin_token)
     servers.extend(proxy_servers(settings, host, port))
     running = asyncio.create_task(serve_until_signalled(servers))
     # uvicorn offers no start event to await, so look every 50 ms.
     while not all(server.started for server in servers) and not running.done():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
+    base = f"http://{host}:{port}"
+    bots = None
     if all(server.started for server in servers):
-        print_demo_banner(f"http://{host}:{port}", urls)
-    await running
+        print_demo_banner(base, urls, admin_token, traffic)
+        if traffic > 0:
+            bots = asyncio.create_task(run_traffic(base, DEMO_KEY, traffic))
+    try:
+        await running
+    finally:
+        if bots is not None:
+            bots.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await bots
     structlog.get_logger("demo").info("demo_stopped")
 
 
-def print_demo_banner(base: str, upstreams: dict[str, str]) -> None:
+def print_demo_banner(
+    base: str, upstreams: dict[str, str], admin_token: str = "", traffic: float = 0.0
+) -> None:
     endpoint = f"{base}{HANDLER_PATH}?api_key={DEMO_KEY}"
     lines = [
         "",
         f"smsproxy demo is running: base URL {base}{HANDLER_PATH}  (api key: {DEMO_KEY})",
         f"emulated upstreams: SMSPVA {upstreams['smspva']}, VAK-SMS {upstreams['vaksms']}",
+        "",
+        f"operator page: {base}/admin/login?token={admin_token}",
+        f"  (token {admin_token}; demo bots buy about {traffic:g} numbers a minute)"
+        if traffic > 0
+        else f"  (token {admin_token}; no demo bots: --traffic 0)",
         "",
         "Try:",
         f"  curl '{endpoint}&action=getBalance'",

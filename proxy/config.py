@@ -240,6 +240,12 @@ class AdminSettings:
     host: Str = "127.0.0.1"
     port: Int = 0  # 0: served on the client port, guarded by `token` when one is set
     token: Str = field(default="", repr=False)
+    # The operator's page (/admin): reloads its figures this often (seconds); shown only
+    # with a token set.
+    refresh_seconds: Annotated[int, Strict(), Field(ge=1), _from_env(_env_int)] = 10
+    # Each process adds its counts for the page to Redis this often (seconds): the figures
+    # lag by at most this, and a crash loses at most this much of them.
+    flush_seconds: Seconds = 2.0
 
 
 def _host_port(value: Any) -> str:

@@ -350,7 +350,7 @@ class Poller:
             refunded = lifecycle.on_refund(fresh, now)
             if refunded != fresh:
                 await self.ctx.store.save(refunded)
-                await self.ctx.store.count_cancel(refunded)
+                await self.ctx.store.count_cancel(refunded, "no_sms")
                 self.ctx.metrics.refunds.labels(act.provider, "no_sms").inc()
                 log.info("number_refunded", provider=act.provider, activation_id=act.id)
         return refunded

@@ -70,6 +70,8 @@ async def _settle(ctx: Context, activation_id: int, intent: dict[str, str]) -> s
             log.warning("orphan_cancel_failed", provider=provider.name, error=str(exc))
         log.warning("orphan_refunded", provider=provider.name, activation_id=activation_id)
         ctx.metrics.refunds.labels(provider.name, "orphan").inc()
+        if ctx.store.tally is not None:
+            ctx.store.tally.orphan_refunded(provider.name)
         await ctx.store.drop_intent(activation_id)
         return "refunded"
     await ctx.store.drop_intent(activation_id)

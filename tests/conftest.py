@@ -92,6 +92,7 @@ def proxy_config(
     webhooks: dict[str, Any] | None = None,
     extra_tenants: list[dict[str, Any]] | None = None,
     redis: dict[str, Any] | None = None,
+    admin: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The test deployment: four tenants over the two emulated providers; the dicts given
     are merged into a tenant's, a provider's or the routing table."""
@@ -117,6 +118,7 @@ def proxy_config(
         # getStatus polls on demand, so a test sees a delivered code at its next read.
         "routing": {"poller": False, **(routing or {})},
         "webhooks": webhooks or {},
+        "admin": admin or {},
     }  # fmt: skip
     config["tenants"].extend(extra_tenants or [])
     for tenant in config["tenants"]:

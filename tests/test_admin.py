@@ -161,6 +161,18 @@ def test_admin_port_with_a_token_wants_it_there(serve: Any) -> None:
     assert_probes_and_clients_open(client)
 
 
+def test_the_operator_page_lives_on_the_admin_port_when_there_is_one(serve: Any) -> None:
+    client, admin = serve(port=free_port(), token=TOKEN)
+    for path in ("/admin", "/admin/api/overview", "/admin/login"):
+        assert get(client + path, TOKEN).status_code == 404
+    assert get(admin + "/admin").status_code == 401  # the login form
+    page = get(admin + "/admin", TOKEN)
+    assert page.status_code == 200 and "data-figure" in page.text
+    assert set(get(admin + "/admin/api/overview", TOKEN).json()["windows"]["hour"]) >= {"all"}
+    login = httpx.get(f"{admin}/admin/login?token={TOKEN}", timeout=10)
+    assert login.status_code == 303 and "smsproxy_admin" in login.cookies
+
+
 def test_bearer_header_parsing() -> None:
     import hashlib
 

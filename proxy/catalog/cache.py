@@ -74,6 +74,14 @@ class OfferCache:
         raw = cast("dict[str, str]", await self.redis.hgetall(key))
         return {field: _decode(value) for field, value in raw.items()}
 
+    @mapped
+    async def cached(
+        self, provider: str, country: str, service: str, operator: str = ""
+    ) -> tuple[Offer, float] | None:
+        """One offer as cached and when it was seen, never fetched (the operator's page)."""
+        raw = await self._get_field(self.keys.offers(provider, country, operator), service)
+        return _decode(raw) if raw else None
+
     async def country(
         self, provider: Provider, country: str, operator: str, budget: Budget
     ) -> dict[str, Offer]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -35,6 +35,9 @@ from proxy.providers.base import (
     RentState,
     UpstreamOrder,
 )
+
+if TYPE_CHECKING:
+    from proxy.operator.tally import Tally
 
 T = TypeVar("T")
 log = structlog.get_logger("health")
@@ -68,10 +71,13 @@ CALLS: dict[str, Call] = {
 class GuardedProvider:
     """Conforms to Provider; delegates to the adapter under the health rules."""
 
-    def __init__(self, inner: Provider, health: Health, metrics: Metrics) -> None:
+    def __init__(
+        self, inner: Provider, health: Health, metrics: Metrics, tally: Tally | None = None
+    ) -> None:
         self.inner = inner
         self.health = health
         self.metrics = metrics
+        self.tally = tally  # the operator page's counts
         self._background: set[asyncio.Future[None]] = set()
         self.name = inner.name
         self.kind = inner.kind
@@ -103,13 +109,13 @@ class GuardedProvider:
         try:
             result = await call()
         except ProviderRefused as exc:
-            self._count(endpoint, exc.refusal.value, started)
+            self._count(endpoint, exc.refusal.value, started, str(exc))
             await self._learn(exc, time.perf_counter() - started, endpoint)
             if exc.refusal is Refusal.NO_NUMBERS and pair is not None:
                 await self.health.no_numbers(self.name, *pair)
             raise
         except ProviderUnavailable as exc:
-            self._count(endpoint, type(exc).__name__, started)
+            self._count(endpoint, type(exc).__name__, started, str(exc))
             await self.health.failed(self.name, str(exc), time.perf_counter() - started, endpoint)
             raise
         self._count(endpoint, "ok", started)
@@ -138,9 +144,13 @@ class GuardedProvider:
         if not task.cancelled() and task.exception() is not None:
             log.warning("health_update_failed", provider=self.name, error=str(task.exception()))
 
-    def _count(self, endpoint: str, outcome: str, started: float | None = None) -> None:
+    def _count(
+        self, endpoint: str, outcome: str, started: float | None = None, error: str = ""
+    ) -> None:
         elapsed = None if started is None else time.perf_counter() - started
         self.metrics.upstream_done(self.name, endpoint, outcome, elapsed)
+        if self.tally is not None:
+            self.tally.upstream(self.name, endpoint, outcome, elapsed, error)
 
     async def _learn(self, exc: ProviderRefused, latency: float, endpoint: str) -> None:
         if exc.refusal is Refusal.RATE_LIMITED:
@@ -188,6 +198,8 @@ class GuardedProvider:
 
     async def poll(self, order_id: str) -> Poll:
         self.metrics.upstream_polls.labels(self.name).inc()
+        if self.tally is not None:
+            self.tally.polled(self.name)
         return await self._call("poll", lambda: self.inner.poll(order_id))
 
     async def request_another(self, order_id: str) -> None:
@@ -221,6 +233,8 @@ class GuardedProvider:
 
     async def rent_messages(self, order_id: str) -> tuple[RentMessage, ...]:
         self.metrics.upstream_polls.labels(self.name).inc()
+        if self.tally is not None:
+            self.tally.polled(self.name)
         return await self._call("rent_messages", lambda: self.inner.rent_messages(order_id))
 
     async def rent_prolong(self, order_id: str, hours: int) -> float:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
 import structlog
@@ -26,6 +26,9 @@ from proxy.lifecycle import Activation, Message, State
 from proxy.store.cache import RecordCache
 from proxy.store.connect import RedisLink
 from proxy.store.keys import Keys
+
+if TYPE_CHECKING:
+    from proxy.operator.tally import Tally
 
 log = structlog.get_logger("store")
 
@@ -255,6 +258,7 @@ class ActivationStore:
         self.retention = retention
         self.cache = cache
         self.link = link  # where money writes are confirmed (None: never waited for)
+        self.tally: Tally | None = None  # the operator page's counts (set by the app)
         self._background: set[asyncio.Task[None]] = set()
 
     def later(self, work: Awaitable[None]) -> None:
@@ -395,6 +399,8 @@ class ActivationStore:
             with contextlib.suppress(RedisError, OSError):
                 await self._unrecord(act)
             raise
+        if self.tally is not None:
+            self.tally.bought(act)
         if self.cache is not None:
             # The first getStatus and the poller's first visit read memory, not Redis (kept
             # only if no write of this id was announced meanwhile, as for any read).
@@ -463,13 +469,18 @@ class ActivationStore:
             pipe.hincrby(self.keys.service_stats(act.service), f"{act.country}:coded", 1)
             self._provider_event(pipe, act, "coded")
             await pipe.execute()
+        if self.tally is not None:
+            self.tally.coded(act, time.time())
 
     @mapped
-    async def count_cancel(self, act: Activation) -> None:
-        """A number given back: the account's cancel rate counts it."""
+    async def count_cancel(self, act: Activation, why: str = "client") -> None:
+        """A number given back (`why`: "client" for a cancel): the account's cancel rate
+        counts it."""
         async with self.redis.pipeline(transaction=False) as pipe:
             self._provider_event(pipe, act, "cancelled")
             await pipe.execute()
+        if self.tally is not None:
+            self.tally.refunded(act, why)
 
     def _provider_event(
         self, pipe: Any, act: Activation, kind: str, upstream: tuple[str, int] | None = None
@@ -560,6 +571,20 @@ class ActivationStore:
     @mapped
     async def active_count(self) -> int:
         return int(await self.redis.zcard(self.keys.active_all()))
+
+    @mapped
+    async def active_sample(self, most: int) -> tuple[int, list[int]]:
+        """How many activations are active, and the ids of up to `most` of them (the
+        operator's page: all are counted, not all are listed)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.keys.active_all())
+            pipe.zrange(self.keys.active_all(), 0, most - 1)
+            total, ids = await pipe.execute()
+        return int(total), [int(i) for i in ids]
+
+    @mapped
+    async def tenant_active_count(self, tenant: str) -> int:
+        return int(await self.redis.zcard(self.keys.tenant_active(tenant)))
 
     @mapped
     async def lease(self, holder: str, ttl: float) -> bool:

@@ -135,3 +135,15 @@ class Keys:
     def rent_intents(self) -> str:
         """Sorted set of rentals asked upstream but not yet recorded (id by start time)."""
         return f"{self.prefix}:{{rentintents}}"
+
+    def tally_minute(self, minute: int) -> str:
+        """Hash: the operator page's counts in one minute (Unix minutes), every replica's."""
+        return f"{self.prefix}:{{tally}}:m:{minute}"
+
+    def tally_hour(self, hour: int) -> str:
+        """Hash: the same counts in one hour (Unix hours)."""
+        return f"{self.prefix}:{{tally}}:h:{hour}"
+
+    def tally_errors(self) -> str:
+        """Hash: per upstream error group, the last one's time and message (JSON)."""
+        return f"{self.prefix}:{{tally}}:errors"
