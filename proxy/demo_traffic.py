@@ -21,7 +21,7 @@ log = structlog.get_logger("demo")
 
 # Pairs both emulated providers sell (seed-mapped on both: proxy/mapping/data).
 PAIRS = (("tg", 0), ("tg", 0), ("wa", 0), ("vk", 0), ("ok", 0), ("tg", 2))
-CANCEL_SHARE = 0.2  # bots that give up before the code
+CANCEL_SHARE = 0.15  # bots that give up at their first look, before the code
 POLL_EVERY = 3.0
 
 
@@ -52,7 +52,7 @@ async def _bot(client: httpx.AsyncClient, api_key: str, rng: random.Random) -> N
         if not answer.startswith("ACCESS_NUMBER:"):
             return
         activation_id = answer.split(":")[1]
-        give_up_after = rng.uniform(2.0, 20.0) if rng.random() < CANCEL_SHARE else None
+        gives_up = rng.random() < CANCEL_SHARE
         waited = 0.0
         while True:
             await asyncio.sleep(POLL_EVERY)
@@ -63,7 +63,7 @@ async def _bot(client: httpx.AsyncClient, api_key: str, rng: random.Random) -> N
                 return
             if status != "STATUS_WAIT_CODE" or waited > 900:
                 return
-            if give_up_after is not None and waited >= give_up_after:
+            if gives_up:
                 await _ask(client, api_key, action="setStatus", id=activation_id, status="8")
                 return
     except httpx.HTTPError as exc:
