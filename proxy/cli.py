@@ -23,7 +23,7 @@ import structlog
 from proxy import __version__
 from proxy.app import HANDLER_PATH, check_settings, create_admin_app, create_app, load_maps
 from proxy.config import ConfigError, Settings, load_settings, settings_from_dict
-from proxy.demo_traffic import run_traffic
+from proxy.demo_traffic import keep_funded, run_traffic
 from proxy.logging import configure_logging
 from proxy.mapping.report import unmapped_json, unmapped_report
 from proxy.serving import (
@@ -463,29 +463,37 @@ async def _demo(port: int, sms_delay: float, data_dir: Path, traffic: float = 0.
     admin_token = secrets.token_urlsafe(12)
     ports = {"smspva": free_port(), "vaksms": free_port()}
     servers = []
+    emulators = {}
     for provider, emulator_port in ports.items():
         emulator = build_emulator(provider, EMULATOR_KEY, DEMO_BALANCES[provider], sms_delay)
+        emulators[provider] = (emulator, DEMO_BALANCES[provider])
         servers.append(make_server(emulator.app, host, emulator_port))
     urls = {name: f"http://{host}:{p}" for name, p in ports.items()}
     settings = demo_settings(urls["smspva"], urls["vaksms"], data_dir, admin_token)
     servers.extend(proxy_servers(settings, host, port))
-    running = asyncio.create_task(serve_until_signalled(servers))
+    background: list[asyncio.Task[None]] = []
+
+    def stop_bots() -> None:  # before the servers stop: bots would only meet closed ports
+        for task in background:
+            task.cancel()
+
+    running = asyncio.create_task(serve_until_signalled(servers, on_stop=stop_bots))
     # uvicorn offers no start event to await, so look every 50 ms.
     while not all(server.started for server in servers) and not running.done():  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     base = f"http://{host}:{port}"
-    bots = None
     if all(server.started for server in servers):
         print_demo_banner(base, urls, admin_token, traffic)
         if traffic > 0:
-            bots = asyncio.create_task(run_traffic(base, DEMO_KEY, traffic))
+            background.append(asyncio.create_task(run_traffic(base, DEMO_KEY, traffic)))
+            background.append(asyncio.create_task(keep_funded(emulators, EMULATOR_KEY)))
     try:
         await running
     finally:
-        if bots is not None:
-            bots.cancel()
+        stop_bots()
+        for task in background:
             with contextlib.suppress(asyncio.CancelledError):
-                await bots
+                await task
     structlog.get_logger("demo").info("demo_stopped")
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
 
 import httpx
 import structlog
@@ -23,6 +26,20 @@ log = structlog.get_logger("demo")
 PAIRS = (("tg", 0), ("tg", 0), ("wa", 0), ("vk", 0), ("ok", 0), ("tg", 2))
 CANCEL_SHARE = 0.15  # bots that give up at their first look, before the code
 POLL_EVERY = 3.0
+
+
+TOP_UP_EVERY = 30.0  # seconds
+
+
+async def keep_funded(emulators: Mapping[str, tuple[Any, Decimal]], api_key: str) -> None:
+    """Top each emulated account back up to its start once it falls under a quarter of it,
+    as an operator would: the bots would otherwise empty the demo's accounts in minutes."""
+    while True:
+        await asyncio.sleep(TOP_UP_EVERY)
+        for name, (emulator, start) in emulators.items():
+            if emulator.balances.get(api_key, start) < start / 4:
+                emulator.set_balance(api_key, start)
+                log.info("demo_topped_up", provider=name, balance=str(start))
 
 
 async def run_traffic(base: str, api_key: str, per_minute: float) -> None:

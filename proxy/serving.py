@@ -12,7 +12,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Literal, TypeVar
 
 import uvicorn
@@ -117,11 +117,15 @@ class Server(uvicorn.Server):
         yield
 
 
-async def serve_until_signalled(servers: list[Server]) -> None:
-    """Serve all, and stop all gracefully on SIGINT or SIGTERM."""
+async def serve_until_signalled(
+    servers: list[Server], on_stop: Callable[[], None] | None = None
+) -> None:
+    """Serve all, and stop all gracefully on SIGINT or SIGTERM (`on_stop` called first)."""
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
+        if on_stop is not None:
+            on_stop()
         # Should the exit take far longer than its steps allow, what it waits on goes to
         # stderr: every task's coroutine stack (if the loop still runs), then every thread's
         # stack, again every few seconds (if it does not).

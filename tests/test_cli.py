@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -94,6 +96,43 @@ def test_demo_runs_the_readme_walkthrough(spawn: list[subprocess.Popen[str]]) ->
     output = stop(demo)
     assert "curl '" in output and "action=getNumber" in output
     assert redis_children(output) == []
+
+
+def test_demo_shows_the_operator_page_with_live_figures(
+    spawn: list[subprocess.Popen[str]],
+) -> None:
+    """`smsproxy demo --traffic`: its bots buy through the proxy, and the page printed with
+    its token shows their purchases and codes."""
+    port = free_port()
+    demo = start(["demo", "--port", str(port), "--sms-delay", "0.5", "--traffic", "300"], spawn)
+    assert demo.stdout is not None
+    lines: list[str] = []  # read all along: a full pipe would stall the demo's logging
+    reader = threading.Thread(target=lambda: lines.extend(demo.stdout or ()), daemon=True)
+    reader.start()
+    deadline, token = time.monotonic() + 20, None
+    while token is None and time.monotonic() < deadline:
+        found = re.search(r"/admin/login\?token=(\S+)", "".join(lines))
+        token = found[1] if found else None
+        time.sleep(0.1)
+    assert token, "".join(lines)
+    base = f"http://127.0.0.1:{port}"
+    deadline, totals = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        api = httpx.get(f"{base}/admin/api/windows", headers={"authorization": f"Bearer {token}"})
+        totals = api.json()["hour"]["all"]
+        if totals["bought"] >= 3 and totals["coded"] >= 1:
+            break
+        time.sleep(0.5)
+    assert totals["bought"] >= 3 and totals["coded"] >= 1, totals
+    with httpx.Client(base_url=base, follow_redirects=True) as browser:
+        assert browser.get(f"/admin/login?token={token}").status_code == 200  # redirected
+        page = browser.get("/admin")
+        assert page.status_code == 200 and 'data-figure="windows/hour/all/bought"' in page.text
+    demo.send_signal(signal.SIGTERM)
+    assert demo.wait(timeout=45) == 0
+    reader.join(5)
+    demo.stdout.close()
+    assert "demo_bot_failed" not in "".join(lines)
 
 
 def test_serve_with_config_and_environment(
