@@ -3,7 +3,8 @@
 Counts and charts come from the tally's buckets; breakers, balances and latency from the
 providers' health; stock from the offers cache as the catalog left it (never fetched for the
 page: looking must not cost upstream requests); activations, rentals and unknown intents from
-their own records. Nothing here writes.
+their own records. Nothing here writes, but for what reading the rentals does anyway: a tenant's
+rental index forgets ids whose records have expired (RentStore.listed, as getRentList).
 """
 
 from __future__ import annotations
