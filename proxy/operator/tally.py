@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from proxy.backoff import Throttle
 from proxy.lifecycle import Activation
+from proxy.operator.schema import mask_phone
 from proxy.store.keys import Keys
 
 log = structlog.get_logger("tally")
@@ -69,15 +70,18 @@ return redis.call('EXPIRE', KEYS[2], ARGV[2])
 """
 
 _SECRET = re.compile(r"(?i)\b(api_?key|apikey|key|token|password|secret)=[^&\s\"']+")
+_PHONE = re.compile(r"\+?\d{9,}")  # a national number or longer: shown masked, as phones are
 
 
 def scrub(message: str, secrets: Iterable[str] = ()) -> str:
     """An upstream error as the page may show it: query-string secrets and the configured
-    keys starred, clipped."""
+    keys starred, any run of 9 or more digits masked as a phone is (an order id with it),
+    clipped."""
     cleaned = _SECRET.sub(lambda m: f"{m.group(1)}=***", message)
     for secret in secrets:
         if secret:
             cleaned = cleaned.replace(secret, "***")
+    cleaned = _PHONE.sub(lambda m: mask_phone(m.group(0)), cleaned)
     return cleaned[:MESSAGE_CHARS]
 
 

@@ -107,6 +107,7 @@ def test_scrub_stars_keys_in_queries_and_the_configured_secrets() -> None:
     assert "abc" not in cleaned and "zz" not in cleaned and "sekrit-key" not in cleaned
     assert "service=tg" in cleaned
     assert len(scrub("x" * 5000)) == 300
+    assert scrub("number +79123456789 busy, order 12345") == "number +7********89 busy, order 12345"
 
 
 async def test_flushes_of_two_processes_add_up_in_the_minute_and_the_hour(
