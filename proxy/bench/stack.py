@@ -196,8 +196,11 @@ class Stack(Running):
     def _spawn(self, name: str, args: list[str], port: int, ready_path: str) -> Child:
         log_path = self.settings.workdir / f"{name}.log"
         log = log_path.open("wb")
+        # -P: not the current directory first on sys.path, so that the servers import the
+        # smsproxy the bench itself runs (installed, or on PYTHONPATH), not a checkout the
+        # bench happens to be started from.
         process = subprocess.Popen(
-            [sys.executable, *args],
+            [sys.executable, "-P", *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

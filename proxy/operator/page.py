@@ -561,11 +561,12 @@ def render_page(overview: Overview, *, fragment_url: str = "/admin/fragment") ->
     )
 
 
-def render_login(message: str = "") -> str:
-    """The sign-in form the page shows instead of the figures without a valid token."""
+def render_login(message: str = "", *, action: str = "/admin/login") -> str:
+    """The sign-in form the page shows instead of the figures without a valid token; it posts
+    to `action` (the login route under the app's root path)."""
     error = f'<p class="error" id="login-error">{_e(message)}</p>' if message else ""
     form = (
-        '<form method="post" action="/admin/login">'
+        f'<form method="post" action="{_e(action)}">'
         '<label for="token">Operator token</label>'
         '<input type="password" name="token" id="token" autocomplete="current-password" '
         'required autofocus><button type="submit" id="login">Sign in</button></form>'

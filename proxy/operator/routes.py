@@ -94,7 +94,7 @@ def operator_page_routes(settings: Settings) -> list[Route]:
                 return PlainTextResponse(NO_TOKEN, status_code=403)
             if not gate.allows(request):
                 if html:
-                    return _html(page.render_login(), 401)
+                    return _html(page.render_login(action=_login_url(request)), 401)
                 return JSONResponse({"error": "unauthorized"}, status_code=401, headers=CHALLENGE)
             try:
                 view = await overview(sources(request))
@@ -112,7 +112,8 @@ def operator_page_routes(settings: Settings) -> list[Route]:
         if given is None or not gate.right(given):
             if given is not None:
                 await asyncio.sleep(WRONG_TOKEN_PAUSE)
-            return _html(page.render_login("" if given is None else "Wrong token."), 401)
+            message = "" if given is None else "Wrong token."
+            return _html(page.render_login(message, action=_login_url(request)), 401)
         response = Response(status_code=303, headers={"location": _admin_url(request)})
         response.set_cookie(
             COOKIE, gate.session, path=_admin_url(request), httponly=True, samesite="strict",
@@ -160,6 +161,10 @@ def _html(body: str, status: int = 200) -> Response:
 
 def _admin_url(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/") + "/admin"
+
+
+def _login_url(request: Request) -> str:
+    return _admin_url(request) + "/login"
 
 
 async def _given_token(request: Request) -> str | None:

@@ -96,15 +96,20 @@ class Charts(TypedDict):
     day: Chart
 
 
-class ActiveActivation(TypedDict):
+class Held(TypedDict):
+    """A number a tenant holds now: an activation or a rental."""
+
     id: int
     tenant: str
     provider: str
     service: str
     country: int
     phone: str  # masked
-    state: str  # WAIT_CODE, WAIT_RETRY, ... (the lifecycle state's name)
+    state: str  # the state's name: WAIT_CODE, CODE_RECEIVED, WAIT_RETRY; ACTIVE (rentals)
     age_seconds: float
+
+
+class ActiveActivation(Held):
     codes: int
 
 
@@ -113,15 +118,7 @@ class Activations(TypedDict):
     shown: list[ActiveActivation]  # the newest, at most SHOWN
 
 
-class ActiveRental(TypedDict):
-    id: int
-    tenant: str
-    provider: str
-    service: str
-    country: int
-    phone: str  # masked
-    state: str
-    age_seconds: float
+class ActiveRental(Held):
     left_seconds: float
     messages: int
 
