@@ -68,10 +68,11 @@ async def _settle(ctx: Context, activation_id: int, intent: dict[str, str]) -> s
             await provider.cancel(order_id)
         except ProviderError as exc:
             log.warning("orphan_cancel_failed", provider=provider.name, error=str(exc))
+        else:  # a refund only once the upstream took the number back
+            ctx.metrics.refunds.labels(provider.name, "orphan").inc()
+            if ctx.store.tally is not None:
+                ctx.store.tally.orphan_refunded(provider.name)
         log.warning("orphan_refunded", provider=provider.name, activation_id=activation_id)
-        ctx.metrics.refunds.labels(provider.name, "orphan").inc()
-        if ctx.store.tally is not None:
-            ctx.store.tally.orphan_refunded(provider.name)
         await ctx.store.drop_intent(activation_id)
         return "refunded"
     await ctx.store.drop_intent(activation_id)

@@ -24,6 +24,7 @@ from proxy.providers.base import (
     Offer,
     Poll,
     Provider,
+    ProviderAnswerInvalid,
     ProviderRefused,
     ProviderResting,
     ProviderUnavailable,
@@ -114,6 +115,9 @@ class GuardedProvider:
             if exc.refusal is Refusal.NO_NUMBERS and pair is not None:
                 await self.health.no_numbers(self.name, *pair)
             raise
+        except ProviderAnswerInvalid as exc:  # answered, but not in a shape we read
+            self._count(endpoint, type(exc).__name__, started, str(exc))
+            raise
         except ProviderUnavailable as exc:
             self._count(endpoint, type(exc).__name__, started, str(exc))
             await self.health.failed(self.name, str(exc), time.perf_counter() - started, endpoint)
@@ -198,8 +202,6 @@ class GuardedProvider:
 
     async def poll(self, order_id: str) -> Poll:
         self.metrics.upstream_polls.labels(self.name).inc()
-        if self.tally is not None:
-            self.tally.polled(self.name)
         return await self._call("poll", lambda: self.inner.poll(order_id))
 
     async def request_another(self, order_id: str) -> None:
@@ -233,8 +235,6 @@ class GuardedProvider:
 
     async def rent_messages(self, order_id: str) -> tuple[RentMessage, ...]:
         self.metrics.upstream_polls.labels(self.name).inc()
-        if self.tally is not None:
-            self.tally.polled(self.name)
         return await self._call("rent_messages", lambda: self.inner.rent_messages(order_id))
 
     async def rent_prolong(self, order_id: str, hours: int) -> float:

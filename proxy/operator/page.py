@@ -526,11 +526,18 @@ SCRIPT = """
     stale.hidden = true;
   }
   function tick() {
-    fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (r) {
-      if (r.status === 401) { window.location.reload(); return; }
-      if (r.status !== 200) { markStale(); return; }
-      return r.text().then(swap);
-    }).catch(markStale).then(function () { setTimeout(tick, secs * 1000); });
+    // A server that never answers must show as stale too, not keep the last figures quietly.
+    var abort = window.AbortController ? new AbortController() : null;
+    var limit = abort && setTimeout(function () { abort.abort(); }, Math.max(5, 2 * secs) * 1000);
+    fetch(url, {credentials: "same-origin", cache: "no-store", signal: abort && abort.signal})
+      .then(function (r) {
+        if (r.status === 401) { window.location.reload(); return; }
+        if (r.status !== 200) { markStale(); return; }
+        return r.text().then(swap);
+      }).catch(markStale).then(function () {
+        if (limit) clearTimeout(limit);
+        setTimeout(tick, secs * 1000);
+      });
   }
   setTimeout(tick, secs * 1000);
 })();

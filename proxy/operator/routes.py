@@ -2,9 +2,9 @@
 [admin] token.
 
 A browser cannot send a bearer header with a page load, so the login form (or
-`/admin/login?token=...`) trades the token for a session cookie: an HMAC of the token, the
-same on every replica, that stops working once the token changes, and is never the token
-itself. Scripts send `Authorization: Bearer <token>` to any of these routes. Without a token
+`/admin/login?token=...`) trades the token for a session cookie: its issue time and an HMAC of
+it under the token, good on every replica for 12 hours or until the token changes, never the
+token itself. Scripts send `Authorization: Bearer <token>` to any of these routes. Without a token
 configured, the page is not served at all: it shows tenants' spend and providers' balances.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
@@ -32,6 +33,8 @@ log = structlog.get_logger("operator")
 
 COOKIE = "smsproxy_admin"
 WRONG_TOKEN_PAUSE = 0.5  # seconds before a wrong token hears so: guessing is slow
+SESSION_SECONDS = 12 * 3600  # a login lasts this long
+OVERVIEW_SECONDS = 5.0  # the most the figures are waited for (then 503: the page says stale)
 MAX_LOGIN_BYTES = 4096
 
 # The page's own inline style and script; nothing from elsewhere, nothing framing it.
@@ -47,31 +50,42 @@ SECURITY_HEADERS = {
 }
 
 
-def session_value(token: str) -> str:
-    """The cookie a right token earns: HMAC-SHA256 of a fixed label under the token."""
-    return hmac.new(token.encode(), b"smsproxy operator session 1", hashlib.sha256).hexdigest()
+def session_value(token: str, issued: int) -> str:
+    """The cookie a right token earns at `issued` (Unix seconds): the time, then HMAC-SHA256
+    of a fixed label and the time under the token."""
+    label = f"smsproxy operator session 1:{issued}".encode()
+    return f"{issued}.{hmac.new(token.encode(), label, hashlib.sha256).hexdigest()}"
 
 
 class Gate:
-    """Who may see the page: a bearer header or a session cookie from this token."""
+    """Who may see the page: a bearer header, or a session cookie from this token issued
+    less than SESSION_SECONDS ago."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, clock: Callable[[], float] = time.time) -> None:
         self.token = token
         self.digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
-        self.session = session_value(token)
+        self.clock = clock
+        self.guessing = asyncio.Lock()  # wrong tokens answered one at a time, slowly
 
     def allows(self, request: Request) -> bool:
         if not self.token:
             return False
-        header = request.headers.get("authorization")
-        if header is not None:
+        header = request.headers.get("authorization", "")
+        if header.strip().lower().startswith("bearer"):
             return bearer_matches(header, self.digest)
+        # Another scheme (a reverse proxy's Basic auth, say) is not ours: the cookie decides.
         cookie = request.cookies.get(COOKIE, "")
-        return hmac.compare_digest(cookie.encode(), self.session.encode())
+        issued, _, _ = cookie.partition(".")
+        if not issued.isdigit() or not 0 <= self.clock() - int(issued) < SESSION_SECONDS:
+            return False
+        return hmac.compare_digest(cookie.encode(), session_value(self.token, int(issued)).encode())
 
     def right(self, given: str) -> bool:
         digest = hashlib.sha256(given.encode("utf-8", "surrogateescape")).digest()
         return bool(self.token) and hmac.compare_digest(digest, self.digest)
+
+    def session(self) -> str:
+        return session_value(self.token, int(self.clock()))
 
 
 def operator_page_routes(settings: Settings) -> list[Route]:
@@ -97,10 +111,12 @@ def operator_page_routes(settings: Settings) -> list[Route]:
                     return _html(page.render_login(action=_login_url(request)), 401)
                 return JSONResponse({"error": "unauthorized"}, status_code=401, headers=CHALLENGE)
             try:
-                view = await overview(sources(request))
-            except StoreError as exc:
-                log.warning("operator_page_unavailable", error=str(exc))
-                return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
+                async with asyncio.timeout(OVERVIEW_SECONDS):
+                    view = await overview(sources(request))
+            except (StoreError, TimeoutError) as exc:
+                error = str(exc) or f"no answer from Redis within {OVERVIEW_SECONDS:g} s"
+                log.warning("operator_page_unavailable", error=error)
+                return JSONResponse({"status": "unavailable", "redis": error}, status_code=503)
             return endpoint(request, view)
 
         return handle
@@ -111,13 +127,14 @@ def operator_page_routes(settings: Settings) -> list[Route]:
         given = await _given_token(request)
         if given is None or not gate.right(given):
             if given is not None:
-                await asyncio.sleep(WRONG_TOKEN_PAUSE)
+                async with gate.guessing:  # guesses in parallel wait for each other
+                    await asyncio.sleep(WRONG_TOKEN_PAUSE)
             message = "" if given is None else "Wrong token."
             return _html(page.render_login(message, action=_login_url(request)), 401)
         response = Response(status_code=303, headers={"location": _admin_url(request)})
         response.set_cookie(
-            COOKIE, gate.session, path=_admin_url(request), httponly=True, samesite="strict",
-            secure=request.url.scheme == "https",
+            COOKIE, gate.session(), max_age=SESSION_SECONDS, path=_admin_url(request),
+            httponly=True, samesite="strict", secure=request.url.scheme == "https",
         )  # fmt: skip
         return response
 

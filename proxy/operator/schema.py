@@ -15,8 +15,8 @@ SECTIONS = ("providers", "windows", "charts", "activations", "rentals", "intents
 
 
 class Latency(TypedDict):
-    """Upstream request latency over the last hour, from merged histograms (milliseconds; the
-    upper bound of the bucket the quantile falls in, so within that bucket's width)."""
+    """Upstream request latency over the last hour, from every replica's histograms
+    (milliseconds, interpolated within the bucket the quantile falls in: exact to its width)."""
 
     p50_ms: float | None
     p99_ms: float | None
@@ -152,7 +152,10 @@ class ErrorGroup(TypedDict):
 
     provider: str
     endpoint: str
-    kind: str  # the refusal or failure (timeout, http_5xx, unreadable, bad_key, ...)
+    # the failure's class in snake case (provider_unavailable, request_not_sent, outcome_unknown,
+    # provider_answer_invalid, ...) or the refusal an operator acts on (bad_key, no_balance,
+    # rate_limited, bad_request)
+    kind: str
     count: int
     last_at: float | None
     message: str  # the last one, scrubbed of keys

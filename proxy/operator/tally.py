@@ -24,6 +24,7 @@ import contextlib
 import json
 import re
 import time
+import uuid
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -58,29 +59,51 @@ CODE_SECONDS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 4
 # not read); "no numbers", "order expired" and the like are the business as usual.
 ERROR_REFUSALS = frozenset({"bad_key", "no_balance", "rate_limited", "bad_request"})
 
-# Adds ARGV[3..] (field, amount pairs) to the minute's hash KEYS[1] and the hour's KEYS[2]
-# (one hash slot: the `{tally}` tag), each then kept ARGV[1] and ARGV[2] seconds.
+# One flush, all or nothing, and at most once: KEYS[1] holds the last flush this process
+# applied (ARGV[1] its sequence number: a flush sent again, by redis-py's retry or after a
+# lost reply, is skipped); then per minute the minute's hash and the hour's (KEYS[2k],
+# KEYS[2k+1]), and in ARGV from ARGV[5] on: how many fields both take, their field/amount
+# pairs, how many the hour alone takes, their pairs. Every key carries the `{tally}` tag (one
+# hash slot); each hash is then kept ARGV[2] or ARGV[3] seconds, the sequence ARGV[4].
 ADD = """
-for i = 3, #ARGV, 2 do
-    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
-    redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1])
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= last then return 0 end
+local a = 5
+for k = 2, #KEYS, 2 do
+    for target = 1, 2 do
+        local n = tonumber(ARGV[a])
+        a = a + 1
+        for i = 1, n do
+            if target == 1 then redis.call('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1]) end
+            redis.call('HINCRBY', KEYS[k + 1], ARGV[a], ARGV[a + 1])
+            a = a + 2
+        end
+    end
+    redis.call('EXPIRE', KEYS[k], ARGV[2])
+    redis.call('EXPIRE', KEYS[k + 1], ARGV[3])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+return 1
 """
+HOUR_ONLY = "pair:"  # what sells most over the day: the hour's buckets alone need it
 
 _SECRET = re.compile(r"(?i)\b(api_?key|apikey|key|token|password|secret)=[^&\s\"']+")
-_PHONE = re.compile(r"\+?\d{9,}")  # a national number or longer: shown masked, as phones are
+_PHONE = re.compile(r"\+?\d{7,}")  # a national number or longer: shown masked, as phones are
 
 
 def scrub(message: str, secrets: Iterable[str] = ()) -> str:
     """An upstream error as the page may show it: query-string secrets and the configured
-    keys starred, any run of 9 or more digits masked as a phone is (an order id with it),
-    clipped."""
+    keys starred (their start too, where a message was cut inside one), any run of 7 or more
+    digits masked as a phone is (an order id with it), clipped."""
     cleaned = _SECRET.sub(lambda m: f"{m.group(1)}=***", message)
     for secret in secrets:
-        if secret:
-            cleaned = cleaned.replace(secret, "***")
+        if not secret:
+            continue
+        cleaned = cleaned.replace(secret, "***")
+        for cut in range(len(secret) - 1, 3, -1):
+            if cleaned.endswith(secret[:cut]):
+                cleaned = cleaned[:-cut] + "***"
+                break
     cleaned = _PHONE.sub(lambda m: mask_phone(m.group(0)), cleaned)
     return cleaned[:MESSAGE_CHARS]
 
@@ -113,6 +136,9 @@ class Tally:
         self.clock = clock
         self.pending: dict[int, dict[str, int]] = {}  # minute -> field -> amount
         self.errors: dict[str, tuple[float, str]] = {}  # error field -> (when, message)
+        self.process = uuid.uuid4().hex  # whose flushes the sequence numbers count
+        self.sequence = 0
+        self.unsent: Batch | None = None  # a flush sent, not known to have landed
         self._task: asyncio.Task[None] | None = None
         self._failures = Throttle(30.0)
 
@@ -152,9 +178,6 @@ class Tally:
         """An upstream order nobody recorded, given back by the reconciler."""
         self.add(["all|refunded", f"provider:{provider}|refunded"])
 
-    def polled(self, provider: str) -> None:
-        self.add(["all|polls", f"provider:{provider}|polls"])
-
     def upstream(
         self, provider: str, endpoint: str, outcome: str, seconds: float | None, error: str = ""
     ) -> None:
@@ -164,6 +187,8 @@ class Tally:
             return
         scope = f"provider:{provider}"
         self.add([f"{scope}|calls", f"{scope}|lat:{bucket(LATENCY_MS, seconds * 1000)}"])
+        if endpoint == "poll":  # an activation's status asked upstream (not a rental's)
+            self.add(["all|polls", f"{scope}|polls"])
         if outcome == "ok" or (outcome.islower() and outcome not in ERROR_REFUSALS):
             return
         kind = _snake(outcome)
@@ -177,6 +202,7 @@ class Tally:
         self._task = asyncio.create_task(self._run(), name="tally-flush")
 
     async def stop(self) -> None:
+        """Stop flushing, then flush what is left (a flush cut short is sent again)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -186,49 +212,72 @@ class Tally:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.every)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # never the end of flushing: the counts would pile up
+                log.exception("tally_flush_error")
 
     async def flush(self) -> bool:
-        """Add the pending counts to Redis; kept for the next flush when Redis fails."""
-        pending, self.pending = self.pending, {}
-        errors, self.errors = self.errors, {}
-        if not pending and not errors:
-            return True
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for minute, counts in pending.items():
-                    flat: list[str | int] = []
-                    for field, amount in counts.items():
-                        flat += (field, amount)
-                    hour = minute * MINUTE // HOUR
-                    keys = [self.keys.tally_minute(minute), self.keys.tally_hour(hour)]
-                    pipe.eval(ADD, 2, *keys, MINUTE_TTL, HOUR_TTL, *flat)
-                if errors:
-                    last = self.keys.tally_errors()
-                    pipe.hset(last, mapping={f: json.dumps([at, message])
-                                             for f, (at, message) in errors.items()})  # fmt: skip
-                    pipe.expire(last, HOUR_TTL)
-                await pipe.execute()
-        except (RedisError, OSError) as exc:
-            self._keep(pending, errors)
-            if (count := self._failures.due()) is not None:
-                log.warning("tally_flush_failed", error=str(exc), failures=count)
-            return False
+        """Add the counts to Redis: first a flush that did not go through (sent again as it
+        was, under its number, so that it counts once whether or not it had landed), then
+        what came since. False, and everything kept, when Redis fails."""
+        oldest = int(self.clock() // MINUTE) - KEPT_UNWRITTEN // MINUTE
+        for minute in [m for m in self.pending if m <= oldest]:
+            del self.pending[minute]
+        for _ in range(2):
+            if self.unsent is None:
+                if not self.pending and not self.errors:
+                    return True
+                self.sequence += 1
+                self.unsent = Batch(self.sequence, self.pending, self.errors)
+                self.pending, self.errors = {}, {}
+            batch = self.unsent
+            batch.forget_before(oldest)
+            try:
+                await self._send(batch)
+            except (RedisError, OSError) as exc:
+                if (count := self._failures.due()) is not None:
+                    log.warning("tally_flush_failed", error=str(exc), failures=count)
+                return False
+            self.unsent = None
         return True
 
-    def _keep(
-        self, pending: dict[int, dict[str, int]], errors: dict[str, tuple[float, str]]
+    async def _send(self, batch: Batch) -> None:
+        keys: list[str] = [self.keys.tally_sequence(self.process)]
+        args: list[str | int] = [batch.sequence, MINUTE_TTL, HOUR_TTL, HOUR_TTL]
+        for minute, counts in batch.counts.items():
+            keys += [self.keys.tally_minute(minute), self.keys.tally_hour(minute // 60)]
+            both = [(f, n) for f, n in counts.items() if not f.startswith(HOUR_ONLY)]
+            hour = [(f, n) for f, n in counts.items() if f.startswith(HOUR_ONLY)]
+            for pairs in (both, hour):
+                args.append(len(pairs))
+                for field, amount in pairs:
+                    args += (field, amount)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if batch.counts:
+                pipe.eval(ADD, len(keys), *keys, *args)
+            if batch.errors:
+                last = self.keys.tally_errors()
+                pipe.hset(last, mapping={f: json.dumps([at, message])
+                                         for f, (at, message) in batch.errors.items()})  # fmt: skip
+                pipe.expire(last, HOUR_TTL)
+            await pipe.execute()
+
+
+class Batch:
+    """One flush's counts under its sequence number, kept as they are until they land."""
+
+    def __init__(
+        self, sequence: int, counts: dict[int, dict[str, int]], errors: dict[str, tuple[float, str]]
     ) -> None:
-        """Counts not written go back into the next flush (those the day's charts show)."""
-        oldest = int(self.clock() // MINUTE) - KEPT_UNWRITTEN // MINUTE
-        for minute, counts in pending.items():
-            if minute <= oldest:
-                continue
-            into = self.pending.setdefault(minute, {})
-            for field, amount in counts.items():
-                into[field] = into.get(field, 0) + amount
-        for field, seen in errors.items():
-            self.errors.setdefault(field, seen)
+        self.sequence = sequence
+        self.counts = counts
+        self.errors = errors
+
+    def forget_before(self, oldest: int) -> None:
+        """Minutes older than the day's charts are given up (Redis was away for a day)."""
+        for minute in [m for m in self.counts if m <= oldest]:
+            del self.counts[minute]
 
 
 def _activation_scopes(act: Activation) -> tuple[str, ...]:

@@ -147,3 +147,8 @@ class Keys:
     def tally_errors(self) -> str:
         """Hash: per upstream error group, the last one's time and message (JSON)."""
         return f"{self.prefix}:{{tally}}:errors"
+
+    def tally_sequence(self, process: str) -> str:
+        """String: the last flush of one process's counts that landed (it expires with the
+        hour buckets, after the process is gone)."""
+        return f"{self.prefix}:{{tally}}:seq:{process}"

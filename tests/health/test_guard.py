@@ -17,11 +17,13 @@ from proxy.config import settings_from_dict
 from proxy.health.breaker import Call, Health
 from proxy.health.guard import CALLS, GuardedProvider
 from proxy.metrics import Metrics
+from proxy.operator.tally import Tally
 from proxy.providers import build_provider
 from proxy.providers.base import (
     BuyRequest,
     OutcomeUnknown,
     PollState,
+    ProviderAnswerInvalid,
     ProviderRefused,
     ProviderResting,
     ProviderUnavailable,
@@ -247,3 +249,23 @@ def test_every_endpoint_is_sorted() -> None:
     assert {name for name, call in CALLS.items() if call is Call.ALWAYS} == {
         "cancel", "block", "rent_end", "open_orders", "rent_orders", "balance",
     }  # fmt: skip
+
+
+async def test_an_answer_that_cannot_be_read_is_counted_as_an_error(
+    make_rig: RigFactory, redis_server: EmbeddedRedis
+) -> None:
+    """Neither refused nor unavailable: the call went out and came back unreadable. The
+    metrics and the operator page's tally count it like any other failed call."""
+    rig = make_rig()
+    redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    tally = Tally(redis, rig.health.keys)
+    rig.provider.tally = tally
+    rig.upstream.emulator.inject_error("balance", status=200, body="<html>maintenance</html>")
+    with pytest.raises(ProviderAnswerInvalid):
+        await rig.provider.balance()
+    (counts,) = tally.pending.values()
+    assert counts["provider:smspva|calls"] == counts["provider:smspva|errors"] == 1
+    assert counts["error|smspva|balance|provider_answer_invalid"] == 1
+    exposed = rig.provider.metrics.exposition().decode()
+    assert 'endpoint="balance",outcome="ProviderAnswerInvalid"' in exposed
+    await redis.aclose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -69,8 +70,30 @@ def test_a_wrong_token_sees_nothing(proxy: Proxy) -> None:
     assert wrong.status_code == 401 and "Wrong token" in wrong.text
     assert time.monotonic() - started >= 0.4  # guessing is slow
     assert COOKIE not in wrong.cookies
-    forged = {"cookie": f"{COOKIE}={session_value('nope')}"}
-    assert proxy.client.get(f"{proxy.url}/admin", headers=forged).status_code == 401
+    started = time.monotonic()
+
+    def guess(_: int) -> httpx.Response:
+        return httpx.post(f"{proxy.url}/admin/login", data={"token": "nope"})
+
+    with ThreadPoolExecutor(3) as pool:  # guesses in parallel wait for each other
+        answers = list(pool.map(guess, range(3)))
+    assert [a.status_code for a in answers] == [401] * 3
+    assert time.monotonic() - started >= 1.4
+    now = int(time.time())
+    for cookie in (
+        session_value("nope", now),
+        session_value(TOKEN, now - 13 * 3600),
+        session_value(TOKEN, now + 3600),
+        f"x.{session_value(TOKEN, now)}",
+        "1.2",
+    ):
+        forged = {"cookie": f"{COOKIE}={cookie}"}  # another token's, expired, future, mangled
+        assert proxy.client.get(f"{proxy.url}/admin", headers=forged).status_code == 401
+    good = {"cookie": f"{COOKIE}={session_value(TOKEN, now - 60)}"}
+    assert proxy.client.get(f"{proxy.url}/admin", headers=good).status_code == 200
+    # A reverse proxy's Basic auth beside the cookie: the cookie still decides.
+    basic = {**good, "authorization": "Basic dXNlcjpwYXNz"}
+    assert proxy.client.get(f"{proxy.url}/admin", headers=basic).status_code == 200
 
 
 def test_the_right_token_earns_a_session_cookie_that_is_not_the_token(proxy: Proxy) -> None:
@@ -79,6 +102,7 @@ def test_the_right_token_earns_a_session_cookie_that_is_not_the_token(proxy: Pro
         assert login.status_code == 303 and login.headers["location"] == "/admin"
         cookie = login.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/admin" in cookie
+        assert "Max-Age=43200" in cookie
         assert TOKEN not in cookie
         page = browser.get("/admin")
         assert page.status_code == 200 and "data-figure" in page.text

@@ -273,7 +273,8 @@ def test_document_is_complete_and_balanced() -> None:
     assert '<body data-refresh="10"' in page
     assert '<noscript><meta http-equiv="refresh" content="10"></noscript>' in page
     assert 'data-fragment-url="/admin/fragment?x=1&amp;y=2"' in page
-    assert 'fetch(url, {credentials: "same-origin", cache: "no-store"})' in page
+    assert 'fetch(url, {credentials: "same-origin", cache: "no-store", signal: ' in page
+    assert "abort.abort()" in page  # a refresh that hangs is given up: the page says stale
     assert "http://" not in page and "https://" not in page and " src=" not in page
     for html in (page, render_fragment(sample()), render_login("no")):
         parser = Balance()

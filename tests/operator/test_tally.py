@@ -4,6 +4,7 @@ flush keeps, and how buckets read back as windows, series and quantiles."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -14,7 +15,7 @@ import redis.asyncio as aioredis
 from proxy.lifecycle import Activation
 from proxy.operator import buckets
 from proxy.operator.figures import money
-from proxy.operator.tally import CODE_SECONDS, LATENCY_MS, Tally, bucket, scrub
+from proxy.operator.tally import CODE_SECONDS, LATENCY_MS, Batch, Tally, bucket, scrub
 from proxy.redis_server import EmbeddedRedis
 from proxy.serving import free_port
 from proxy.store.keys import Keys
@@ -83,6 +84,7 @@ def test_a_code_counts_its_wait_and_a_refund_its_reason(keys: Keys) -> None:
         ("bad_key", 0.12, True),
         ("rate_limited", 0.12, True),
         ("ProviderTimeout", 5.0, True),
+        ("ProviderAnswerInvalid", 0.1, True),  # an answer we could not read
         ("resting", None, False),  # not sent: neither a call nor an error
     ],
 )
@@ -93,9 +95,12 @@ def test_upstream_calls_count_errors_an_operator_acts_on(
     tally.upstream("smspva", "number", outcome, seconds, "GET /x?api_key=sekrit failed")
     counts = tally.pending.get(MINUTE, {})
     assert counts.get("provider:smspva|calls", 0) == (0 if seconds is None else 1)
+    assert "all|polls" not in counts  # a purchase, not a poll
     assert counts.get("provider:smspva|errors", 0) == int(error)
     if error:
-        kind = "provider_timeout" if outcome == "ProviderTimeout" else outcome
+        snake = {"ProviderTimeout": "provider_timeout",
+                 "ProviderAnswerInvalid": "provider_answer_invalid"}  # fmt: skip
+        kind = snake.get(outcome, outcome)
         assert counts[f"error|smspva|number|{kind}"] == 1
         at, message = tally.errors[f"error|smspva|number|{kind}"]
         assert at == NOW and "sekrit" not in message and "api_key=***" in message
@@ -108,6 +113,9 @@ def test_scrub_stars_keys_in_queries_and_the_configured_secrets() -> None:
     assert "service=tg" in cleaned
     assert len(scrub("x" * 5000)) == 300
     assert scrub("number +79123456789 busy, order 12345") == "number +7********89 busy, order 12345"
+    assert scrub("SG number 81234567 taken") == "SG number 81****67 taken"  # 8-digit national
+    # A message cut inside a key (health keeps 200 characters) hides the part that is there.
+    assert scrub("GET /x failed with sekrit-k", ["sekrit-key"]) == "GET /x failed with ***"
 
 
 async def test_flushes_of_two_processes_add_up_in_the_minute_and_the_hour(
@@ -132,6 +140,15 @@ async def test_flushes_of_two_processes_add_up_in_the_minute_and_the_hour(
     assert at == NOW and "sekrit" not in message
 
 
+def test_only_sent_activation_polls_count_as_polls(keys: Keys) -> None:
+    tally = Tally(None, keys, clock=lambda: NOW)  # type: ignore[arg-type]
+    tally.upstream("smspva", "poll", "ok", 0.01)
+    tally.upstream("smspva", "poll", "resting", None)  # held back by a rest: not asked
+    tally.upstream("smspva", "rent_messages", "ok", 0.01)  # a rental's: not an activation's
+    counts = tally.pending[MINUTE]
+    assert counts["all|polls"] == counts["provider:smspva|polls"] == 1
+
+
 async def test_a_failed_flush_keeps_its_counts_for_the_next(
     client: aioredis.Redis, keys: Keys
 ) -> None:
@@ -140,11 +157,62 @@ async def test_a_failed_flush_keeps_its_counts_for_the_next(
     tally.bought(activation())
     assert not await tally.flush()
     tally.bought(activation(id=2))
-    assert tally.pending[MINUTE]["all|bought"] == 2
+    assert tally.unsent is not None and tally.pending[MINUTE]["all|bought"] == 1
     await down.aclose()
-    tally.redis = client  # Redis is back
+    tally.redis = client  # Redis is back: the failed flush, then what came since
     assert await tally.flush()
+    assert tally.unsent is None and tally.pending == {}
     assert await client.hget(keys.tally_minute(MINUTE), "all|bought") == "2"
+
+
+async def test_a_flush_sent_twice_counts_once(client: aioredis.Redis, keys: Keys) -> None:
+    """A flush whose reply was lost is sent again under its number: it landed once."""
+    tally = tally_for(client, keys)
+    tally.bought(activation())
+    tally.sequence += 1
+    batch = Batch(tally.sequence, tally.pending, {})
+    tally.pending = {}
+    await tally._send(batch)  # it landed, but the process did not hear so
+    tally.unsent = batch
+    tally.bought(activation(id=2))
+    assert await tally.flush()
+    assert await client.hget(keys.tally_hour(HOUR), "all|bought") == "2"
+    other = tally_for(client, keys)  # another process numbers its flushes on its own
+    other.bought(activation(id=3))
+    assert await other.flush()
+    assert await client.hget(keys.tally_hour(HOUR), "all|bought") == "3"
+
+
+async def test_a_flush_cut_short_by_the_shutdown_is_sent_again(
+    client: aioredis.Redis, keys: Keys
+) -> None:
+    tally = tally_for(client, keys)
+    tally.bought(activation())
+    sent = asyncio.Event()
+    real = tally._send
+
+    async def slow(batch: Batch) -> None:
+        sent.set()
+        await asyncio.sleep(10)  # Redis slow: the task is cancelled meanwhile
+        await real(batch)
+
+    tally._send = slow  # type: ignore[method-assign]
+    flushing = asyncio.create_task(tally.flush())
+    await sent.wait()
+    flushing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    tally._send = real  # type: ignore[method-assign]
+    assert await tally.flush()
+    assert await client.hget(keys.tally_minute(MINUTE), "all|bought") == "1"
+
+
+async def test_the_pair_counts_go_to_the_hour_alone(client: aioredis.Redis, keys: Keys) -> None:
+    tally = tally_for(client, keys)
+    tally.bought(activation())
+    assert await tally.flush()
+    assert await client.hget(keys.tally_hour(HOUR), "pair:tg:0|bought") == "1"
+    assert await client.hget(keys.tally_minute(MINUTE), "pair:tg:0|bought") is None
 
 
 async def test_counts_older_than_a_day_are_not_kept_after_a_failure(keys: Keys) -> None:
@@ -152,9 +220,11 @@ async def test_counts_older_than_a_day_are_not_kept_after_a_failure(keys: Keys) 
     clock = [NOW]
     tally = Tally(down, keys, clock=lambda: clock[0])
     tally.bought(activation())
+    assert not await tally.flush()  # sent, not landed: kept
+    tally.bought(activation(id=2))
     clock[0] = NOW + 25 * 3600
-    assert not await tally.flush()
-    assert tally.pending == {}
+    assert await tally.flush()  # still away a day later: both given up, nothing left to send
+    assert tally.pending == {} and tally.unsent is None
     await down.aclose()
 
 

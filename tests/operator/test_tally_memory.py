@@ -1,10 +1,12 @@
 """What the operator page's buckets hold in Redis on a busy day (the README's figure).
 
-The shape: 3 providers, 30 services, 15 countries, 10 tenants, a purchase of every service
-every minute (43,200 a day), a code, a client cancel and an expiry refund in each minute,
-upstream calls of spread latency and 6 error groups: every field of every bucket present, so
-the most such a day can hold. The buckets expire by themselves (minutes after 62 minutes,
-hours after 26 hours), so this is what Redis holds at any time, not a daily growth.
+The shape: 3 providers, 30 services, 15 countries (all 450 pairs sold over each hour), 10
+tenants, 30 purchases a minute (43,200 a day) with a code each, one in two given back (client
+cancels and expiries), codes coming after anything from under a second to 25 minutes and
+upstream latencies over the whole range (every histogram bucket filled), a poll per purchase and
+9 error groups. Simulated minute by minute over 26 hours, one flush a minute, then the memory of
+what Redis keeps at any time: the last 62 minute buckets and 27 hour buckets (they expire by
+themselves, so this is a fixed amount, not a daily growth).
 
 `pytest -s tests/operator/test_tally_memory.py` prints the figure.
 """
@@ -19,14 +21,17 @@ import pytest
 import redis.asyncio as aioredis
 
 from proxy.lifecycle import Activation
-from proxy.operator.tally import HOUR, HOUR_TTL, MINUTE, MINUTE_TTL, Tally
+from proxy.operator.tally import CODE_SECONDS, HOUR, HOUR_TTL, LATENCY_MS, MINUTE, MINUTE_TTL, Tally
 from proxy.redis_server import EmbeddedRedis
 from proxy.store.keys import Keys
 
-START = 1_796_000_000.0
+START = 1_796_000_000.0 // HOUR * HOUR
 PROVIDERS = ("smspva", "vaksms", "upstream3")
 ERRORS = (("buy", "ProviderTimeout"), ("poll", "ProviderUnavailable"), ("buy", "bad_key"))
-BOUND_BYTES = 4 * 2**20  # the page's buckets for such a day stay under 4 MiB
+# One value inside every histogram bucket, and one above the last.
+CODE_WAITS = [b - 0.5 for b in CODE_SECONDS] + [CODE_SECONDS[-1] + 300]
+LATENCIES = [(b - 0.5) / 1000 for b in LATENCY_MS] + [(LATENCY_MS[-1] + 1000) / 1000]
+BOUND_BYTES = 6 * 2**20  # the page's buckets for such a day stay under 6 MiB
 
 
 @pytest.fixture(name="client")
@@ -36,19 +41,20 @@ async def fixture_client(redis_server: EmbeddedRedis) -> AsyncIterator[aioredis.
     await client.aclose()
 
 
-def one_minute(tally: Tally, at: float) -> None:
+def one_minute(tally: Tally, minute: int, at: float) -> None:
     for i in range(30):
+        turn = minute * 30 + i
         act = Activation(
-            id=i, tenant=f"tenant{i % 10}", provider=PROVIDERS[i % 3], order_id=str(i),
-            phone="79000000000", service=f"s{i}", country=i % 15, operator=None,
-            cost=Decimal("0.25"), currency="USD", created=at - 7.0 * (i + 1), expires=at + 900,
+            id=turn, tenant=f"tenant{i % 10}", provider=PROVIDERS[i % 3], order_id=str(turn),
+            phone="79000000000", service=f"s{i}", country=(minute + i) % 15, operator=None,
+            cost=Decimal("0.25"), currency="USD", expires=at + 900,
+            created=at - CODE_WAITS[turn % len(CODE_WAITS)],
         )  # fmt: skip
         tally.bought(act)
         tally.coded(act, at)
-        tally.refunded(act, "client" if i % 2 else "no_sms")
-        tally.polled(act.provider)
-        for latency in (0.004, 0.03, 0.2, 0.9, 4.0, 25.0):
-            tally.upstream(act.provider, "poll", "ok", latency)
+        if turn % 2:
+            tally.refunded(act, "client" if turn % 4 == 1 else "no_sms")
+        tally.upstream(act.provider, "poll", "ok", LATENCIES[turn % len(LATENCIES)])
     for provider in PROVIDERS:
         for endpoint, kind in ERRORS:
             tally.upstream(provider, endpoint, kind, 1.0, "failed")
@@ -60,29 +66,26 @@ async def test_a_busy_days_buckets_fit_in_a_few_megabytes(
     keys = Keys(f"t{uuid.uuid4().hex[:10]}")
     clock = [START]
     tally = Tally(client, keys, clock=lambda: clock[0])
-    minutes_kept, hours_kept = MINUTE_TTL // MINUTE, HOUR_TTL // HOUR
-    # The hour buckets: each filled by its 60 minutes (their fields are the same ones).
-    for hour in range(hours_kept):
-        clock[0] = START + hour * HOUR
-        one_minute(tally, clock[0])
+    hours_kept, minutes_kept = HOUR_TTL // HOUR, MINUTE_TTL // MINUTE
+    total_minutes = (hours_kept + 1) * 60
+    for minute in range(total_minutes):
+        clock[0] = START + minute * MINUTE
+        one_minute(tally, minute, clock[0])
         assert await tally.flush()
-    # The minute buckets of the last 62 minutes.
-    for minute in range(minutes_kept):
-        clock[0] = START + hours_kept * HOUR + minute * MINUTE
-        one_minute(tally, clock[0])
-        assert await tally.flush()
-    names = [name async for name in client.scan_iter(f"{keys.prefix}:{{tally}}:*")]
-    sizes = {name: int(await client.memory_usage(name, samples=0) or 0) for name in names}
-    minute_bytes = sum(v for k, v in sizes.items() if ":m:" in k)
-    hour_bytes = sum(v for k, v in sizes.items() if ":h:" in k)
-    fields = await client.hlen(keys.tally_minute(int(clock[0] // MINUTE)))
-    total = sum(sizes.values())
+    now = int(clock[0] // MINUTE)
+    minute_keys = [keys.tally_minute(m) for m in range(now - minutes_kept + 1, now + 1)]
+    hour_keys = [keys.tally_hour(h) for h in range(now // 60 - hours_kept, now // 60 + 1)]
+    minute_bytes = sum([int(await client.memory_usage(k, samples=0) or 0) for k in minute_keys])
+    hour_bytes = sum([int(await client.memory_usage(k, samples=0) or 0) for k in hour_keys])
+    minute_fields = await client.hlen(minute_keys[-2])
+    hour_fields = await client.hlen(hour_keys[-2])
+    total = minute_bytes + hour_bytes
     with capsys.disabled():
         print(
             f"\ntally memory on a busy day: {total / 2**20:.1f} MiB in all "
-            f"({minute_bytes / 2**20:.1f} MiB in {minutes_kept} minute buckets, "
-            f"{hour_bytes / 2**20:.1f} MiB in {hours_kept + 1} hour buckets; "
-            f"{fields} fields a bucket)"
+            f"({minute_bytes / 2**20:.1f} MiB in {len(minute_keys)} minute buckets of "
+            f"{minute_fields} fields, {hour_bytes / 2**20:.1f} MiB in {len(hour_keys)} hour "
+            f"buckets of {hour_fields} fields)"
         )
-    assert fields > 350  # every scope's every field: the most a bucket holds for this shape
+    assert hour_fields > 1200  # every scope's every field, the 450 pairs among them
     assert total < BOUND_BYTES
