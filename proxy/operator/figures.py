@@ -42,7 +42,7 @@ from proxy.rent.model import RentStatus
 from proxy.rent.store import INTENT, RentStore
 
 SHOWN = 50  # activations, rentals and intents listed (the counts are of all of them)
-SCANNED = 1000  # active ids looked at to pick the newest SHOWN
+SCANNED = 1000  # purchase intents read at most (more than that unreconciled: a disaster)
 TOP = 3  # services and countries charted
 STOCK_PAIRS = 5  # what sells most, per provider, in the stock table
 SENDING_GRACE = 60.0  # an intent still "sending" after this long lost its answer
@@ -71,7 +71,7 @@ async def overview(sources: Sources) -> Overview:
     hour, day = buckets.merge(read.minutes), buckets.merge(read.hours)
     providers, activations, rentals, intents, tenants = await asyncio.gather(
         _providers(sources, hour, day, now),
-        _activations(ctx, now),
+        _activations(sources, now),
         _rentals(sources, now),
         _intents(sources, now),
         _tenants(sources, hour, day),
@@ -173,9 +173,11 @@ async def _stock(ctx: Context, provider: str, kind: str, pairs: list[list[str]])
     return rows
 
 
-async def _activations(ctx: Context, now: float) -> Activations:
-    total, ids = await ctx.store.active_sample(SCANNED)
-    newest = sorted(ids, reverse=True)[:SHOWN]  # ids grow with time
+async def _activations(sources: Sources, now: float) -> Activations:
+    ctx = sources.ctx
+    total = await ctx.store.active_count()
+    # Twice as many as shown: a tenant's index may still hold a few that just ended.
+    newest = await ctx.store.newest_active([t.name for t in sources.tenants], 2 * SHOWN)
     shown = [
         ActiveActivation(
             id=act.id,
@@ -190,7 +192,7 @@ async def _activations(ctx: Context, now: float) -> Activations:
         )
         for act in await ctx.store.load_many(newest)
         if act is not None and act.state.active
-    ]
+    ][:SHOWN]
     return Activations(active=total, shown=shown)
 
 
@@ -225,29 +227,29 @@ async def _intents(sources: Sources, now: float) -> Intents:
     """Purchases and rentals asked upstream and not recorded: the reconciler's work."""
     store = sources.ctx.store
     rents = RentStore.beside(store)
+    purchases = await store.stale_intents(now, SCANNED)
+    rentals = await rents.stale_intents(now)
+    listed = [("activation", i, f) for i, f in zip(purchases, await store.intents(purchases),
+                                                    strict=True)]  # fmt: skip
+    listed += [("rental", i, await rents.intent(i)) for i in rentals]  # rare: one read each
     found: list[Intent] = []
-    for kind, ids, read in (
-        ("activation", await store.stale_intents(now, SCANNED), store.intent),
-        ("rental", await rents.stale_intents(now), rents.intent),
-    ):
-        for intent_id in ids:
-            fields = await read(intent_id)
-            if not fields:
-                continue
-            started = float(fields.get("started", 0) or 0)
-            found.append(
-                Intent(
-                    id=intent_id,
-                    kind=kind,
-                    tenant=fields.get("tenant", ""),
-                    provider=fields.get("provider", ""),
-                    service=fields.get("service", ""),
-                    country=fields.get("country", ""),
-                    status=_status(fields.get("status", INTENT)),
-                    age_seconds=round(max(0.0, now - started), 1) if started else 0.0,
-                    error=scrub(fields.get("error", ""), sources.secrets),
-                )
+    for kind, intent_id, fields in listed:
+        if not fields:  # recorded or gone since it was listed
+            continue
+        started = float(fields.get("started", 0) or 0)
+        found.append(
+            Intent(
+                id=intent_id,
+                kind=kind,
+                tenant=fields.get("tenant", ""),
+                provider=fields.get("provider", ""),
+                service=fields.get("service", ""),
+                country=fields.get("country", ""),
+                status=_status(fields.get("status", INTENT)),
+                age_seconds=round(max(0.0, now - started), 1) if started else 0.0,
+                error=scrub(fields.get("error", ""), sources.secrets),
             )
+        )
     unknown = [i for i in found if _awaits_reconciliation(i)]
     unknown.sort(key=lambda i: -i["age_seconds"])
     return Intents(unknown=len(unknown), shown=unknown[:SHOWN])
@@ -297,6 +299,7 @@ async def _tenants(sources: Sources, hour: Scoped, day: Scoped) -> list[Tenant]:
                 spend_day=money(spend - refund),
                 refunded_day=money(refund),
                 success_rate_day=buckets.ratio(daily.get("coded", 0), daily.get("bought", 0)),
+                rented_day=daily.get("rented", 0),
             )
         )
     return found

@@ -362,6 +362,7 @@ _TENANTS: tuple[Column, ...] = (
     ("Tenant", "name", "text"), ("Currency", "currency", "text"), ("Active", "active", "int"),
     ("Bought 1 h", "bought_hour", "int"), ("Bought 1 d", "bought_day", "int"),
     ("Spend 1 d", "spend_day", "money"), ("Refunded 1 d", "refunded_day", "money"),
+    ("Rentals 1 d", "rented_day", "int"),
     ("Success 1 d", "success_rate_day", "rate"),
 )  # fmt: skip
 

@@ -170,6 +170,7 @@ class Tenant(TypedDict):
     spend_day: str  # what the tenant paid over the day, refunds taken off
     refunded_day: str
     success_rate_day: float | None
+    rented_day: int  # rentals taken over the day (their price is not recorded: not in spend)
 
 
 class Overview(TypedDict):

@@ -174,6 +174,10 @@ class Tally:
         if act.cost:
             self.add([f"tenant:{act.tenant}|refund"], money_units(act.cost))
 
+    def rented(self, tenant: str, provider: str) -> None:
+        """A rental recorded (its price is not kept on the record, so no money here)."""
+        self.add(["all|rented", f"provider:{provider}|rented", f"tenant:{tenant}|rented"])
+
     def orphan_refunded(self, provider: str) -> None:
         """An upstream order nobody recorded, given back by the reconciler."""
         self.add(["all|refunded", f"provider:{provider}|refunded"])

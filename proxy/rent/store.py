@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 import structlog
@@ -14,6 +14,9 @@ from proxy.rent.model import Rent, RentSms, RentStatus
 from proxy.store.activations import ActivationStore, Unconfirmed, confirmed, mapped
 from proxy.store.connect import RedisLink
 from proxy.store.keys import Keys
+
+if TYPE_CHECKING:
+    from proxy.operator.tally import Tally
 
 log = structlog.get_logger("rent")
 
@@ -80,11 +83,14 @@ class RentStore:
         self.keys = keys
         self.retention = retention
         self.link = link
+        self.tally: Tally | None = None  # the operator page's counts
 
     @classmethod
     def beside(cls, activations: ActivationStore) -> RentStore:
-        """A rental store on the activation store's Redis, prefix and retention."""
-        return cls(activations.redis, activations.keys, activations.retention, activations.link)
+        """A rental store on the activation store's Redis, prefix, retention and tally."""
+        store = cls(activations.redis, activations.keys, activations.retention, activations.link)
+        store.tally = activations.tally
+        return store
 
     def _confirm(self, pipe: Pipeline, key: str) -> int:
         return self.link.confirm(pipe, key) if self.link is not None else 0
@@ -176,6 +182,8 @@ class RentStore:
                 pipe.zrem(self.keys.rent_intents(), str(rent.id))
             needed = self._confirm(pipe, key) if new else 0
             replies = await pipe.execute()
+        if new and self.tally is not None:
+            self.tally.rented(rent.tenant, rent.provider)
         try:
             confirmed(self.link, needed, replies[-1], "rental record")
         except Unconfirmed as exc:

@@ -371,6 +371,14 @@ class ActivationStore:
         return cast("dict[str, str]", await self.redis.hgetall(self.keys.intent(activation_id)))
 
     @mapped
+    async def intents(self, ids: list[int]) -> list[dict[str, str]]:
+        """Several intents in one round trip (empty for one that is gone)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for activation_id in ids:
+                pipe.hgetall(self.keys.intent(activation_id))
+            return cast("list[dict[str, str]]", await pipe.execute())
+
+    @mapped
     async def record_purchase(self, act: Activation, first_poll: float = 0.0) -> None:
         """Write a bought number: record, then indexes, then drop the intent. The poller's
         first look comes `first_poll` seconds after the purchase (an SMS takes that long)."""
@@ -573,14 +581,15 @@ class ActivationStore:
         return int(await self.redis.zcard(self.keys.active_all()))
 
     @mapped
-    async def active_sample(self, most: int) -> tuple[int, list[int]]:
-        """How many activations are active, and the ids of up to `most` of them (the
-        operator's page: all are counted, not all are listed)."""
+    async def newest_active(self, tenants: list[str], most: int) -> list[int]:
+        """The ids of the `most` newest activations in the tenants' active indexes (scored by
+        creation), newest first: what the operator's page lists."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(self.keys.active_all())
-            pipe.zrange(self.keys.active_all(), 0, most - 1)
-            total, ids = await pipe.execute()
-        return int(total), [int(i) for i in ids]
+            for tenant in tenants:
+                pipe.zrevrange(self.keys.tenant_active(tenant), 0, most - 1, withscores=True)
+            replies = cast("list[list[tuple[str, float]]]", await pipe.execute())
+        found = sorted((pair for reply in replies for pair in reply), key=lambda p: -p[1])
+        return [int(member) for member, _ in found[:most]]
 
     @mapped
     async def tenant_active_count(self, tenant: str) -> int:

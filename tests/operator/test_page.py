@@ -157,11 +157,14 @@ ERRORS: list[ErrorGroup] = [
 ]  # fmt: skip
 TENANTS: list[Tenant] = [
     {"name": "alice", "currency": "RUB", "active": 21, "bought_hour": 40, "bought_day": 900,
-     "spend_day": "13050.00", "refunded_day": "1210.50", "success_rate_day": 0.81},
+     "spend_day": "13050.00", "refunded_day": "1210.50", "success_rate_day": 0.81,
+     "rented_day": 3},
     {"name": "bob", "currency": "USD", "active": 16, "bought_hour": 20, "bought_day": 500,
-     "spend_day": "71.20", "refunded_day": "4.05", "success_rate_day": 0.064},
+     "spend_day": "71.20", "refunded_day": "4.05", "success_rate_day": 0.064,
+     "rented_day": 0},
     {"name": "carol", "currency": "RUB", "active": 0, "bought_hour": 0, "bought_day": 0,
-     "spend_day": "0.00", "refunded_day": "0.00", "success_rate_day": None},
+     "spend_day": "0.00", "refunded_day": "0.00", "success_rate_day": None,
+     "rented_day": 0},
 ]  # fmt: skip
 
 
@@ -335,7 +338,7 @@ def expected_figures(o: Overview) -> dict[str, str]:
                           "age_seconds", "error"),
         "errors": ("provider", "endpoint", "kind", "count", "last_at", "message"),
         "tenants": ("name", "currency", "active", "bought_hour", "bought_day", "spend_day",
-                    "refunded_day", "success_rate_day"),
+                    "refunded_day", "success_rate_day", "rented_day"),
     }  # fmt: skip
     for base, keys in tables.items():
         rows = resolve(o, base)
