@@ -4,7 +4,9 @@ A purchase intent is written before every upstream purchase and removed once the
 recorded (`proxy.dispatch`). An intent still there long after (`INTENT_AGE`) means the replica
 died mid-purchase, or the upstream never answered. Where the upstream lists its open orders
 (SMSPVA), an order for that service and country that no activation holds is the orphan: it is
-cancelled for a refund and the intent dropped; no such order means nothing was bought. An
+cancelled for a refund and the intent dropped (a cancel that fails keeps both the intent and
+its claim on the order, and is tried again at the next pass); no such order means nothing was
+bought. An
 unheld order while another purchase of the same pair at that account is still in flight (its
 intent younger than INTENT_AGE) may be that purchase's: the intent waits for the next pass
 rather than be dropped. Ages come from the intents' own times, never from a configured order
@@ -55,23 +57,28 @@ async def _settle(ctx: Context, activation_id: int, intent: dict[str, str]) -> s
     for order in orders:
         if (order.service, order.country) != (service, country):
             continue
-        if await ctx.store.by_upstream(provider.name, order.purchase.order_id) is not None:
+        holder = await ctx.store.by_upstream(provider.name, order.purchase.order_id)
+        if holder is not None and holder != activation_id:
             continue  # an activation holds it
         if in_flight is None:
             in_flight = await _in_flight(ctx, activation_id, intent)
         if in_flight:
             return "unresolved"  # it may be that purchase's: looked at again next pass
         order_id = order.purchase.order_id
-        if not await ctx.store.claim_upstream(provider.name, order_id, activation_id):
+        if holder is None and not await ctx.store.claim_upstream(
+            provider.name, order_id, activation_id
+        ):
             continue  # an activation holds it
         try:
             await provider.cancel(order_id)
         except ProviderError as exc:
+            # Still paid for: the intent stays (and the order claimed by it), and the cancel
+            # is tried again at the next pass.
             log.warning("orphan_cancel_failed", provider=provider.name, error=str(exc))
-        else:  # a refund only once the upstream took the number back
-            ctx.metrics.refunds.labels(provider.name, "orphan").inc()
-            if ctx.store.tally is not None:
-                ctx.store.tally.orphan_refunded(provider.name)
+            return "unresolved"
+        ctx.metrics.refunds.labels(provider.name, "orphan").inc()
+        if ctx.store.tally is not None:
+            ctx.store.tally.orphan_refunded(provider.name)
         log.warning("orphan_refunded", provider=provider.name, activation_id=activation_id)
         await ctx.store.drop_intent(activation_id)
         return "refunded"

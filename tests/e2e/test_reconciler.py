@@ -64,6 +64,28 @@ def test_orphan_order_is_refunded(make_proxy: ProxyFactory, smspva: Upstream) ->
         smspva.emulator.clock = real_clock
 
 
+def test_an_orphan_whose_cancel_fails_is_kept_and_cancelled_later(
+    make_proxy: ProxyFactory, smspva: Upstream
+) -> None:
+    """A refund the upstream did not take is not a refund: the intent stays, holding the
+    order, until a later pass cancels it."""
+    proxy = make_proxy(routing=RECONCILING)
+    answer = httpx.get(smspva.url + "/activation/number/RU/opt29", headers={"apikey": SMSPVA_KEY})
+    order_id = str(answer.json()["data"]["orderId"])
+    real_clock = smspva.emulator.clock
+    smspva.emulator.clock = lambda: real_clock() + 90
+    try:
+        smspva.emulator.inject_error("cancelorder", status=503, times=3)
+        stale = crashed_purchase(proxy, "smspva")
+        wait_until(lambda: smspva.emulator.requests["cancelorder"] >= 1)
+        assert stale in intents(proxy) and not smspva.emulator.orders[order_id].refunded
+        wait_until(lambda: intents(proxy) == [], timeout=10.0)
+        assert smspva.emulator.orders[order_id].refunded
+        assert smspva.emulator.requests["cancelorder"] == 4  # three failures, then the refund
+    finally:
+        smspva.emulator.clock = real_clock
+
+
 def test_nothing_bought_drops_the_intent(make_proxy: ProxyFactory, smspva: Upstream) -> None:
     proxy = make_proxy(routing=RECONCILING)
     crashed_purchase(proxy, "smspva")
