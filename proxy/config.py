@@ -383,6 +383,10 @@ class RoutingSettings:
     poller: Bool = True  # refresh active activations in the background (one replica at a time)
     cancel_rate_warning: Float = 0.5  # warn when this share of an account's numbers is cancelled
     cancel_rate_every: Float = 60.0  # seconds between the poller's cancel-rate checks
+    # The poller asks every provider's balance this often (seconds; 0: only when clients or a
+    # rest ask), so /health/upstreams and the operator's page show a recent one: one request
+    # per provider per 5 minutes, next to the tens a second a busy gateway sends.
+    balance_refresh: Float = 300.0
 
 
 @dataclass(frozen=True, slots=True)

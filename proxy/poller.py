@@ -89,6 +89,7 @@ class Poller:
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._next_rate_check = 0.0
         self._next_balance_check = 0.0
+        self._next_balance_refresh = 0.0
         self._balance_outcomes: dict[str, str] = {}  # provider -> last recheck outcome logged
         self._lease_until = 0.0
         self._stopping = asyncio.Event()
@@ -206,6 +207,27 @@ class Poller:
             # routing.balance_recheck (30 s): how long a topped-up provider may still rest.
             self._next_balance_check = time.monotonic() + self.ctx.settings.balance_recheck
             await self.recheck_balances()
+        every = self.ctx.settings.balance_refresh
+        if every > 0 and time.monotonic() >= self._next_balance_refresh:
+            self._next_balance_refresh = time.monotonic() + every
+            await self.refresh_balances()
+
+    async def refresh_balances(self) -> dict[str, str]:
+        """Ask every provider its balance (routing.balance_refresh), so that the one shown is
+        recent; what it answers is remembered by the guarded provider (Health.balance_seen).
+        Returns each provider's balance or why there is none."""
+        names = list(self.ctx.providers)
+        found = await asyncio.gather(*(self.ctx.providers[n].balance() for n in names),
+                                     return_exceptions=True)  # fmt: skip
+        seen = {}
+        for name, result in zip(names, found, strict=True):
+            if isinstance(result, ProviderError):
+                seen[name] = f"unavailable: {result}"
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                seen[name] = str(result.amount)
+        return seen
 
     async def recheck_balances(self) -> dict[str, str]:
         """Ask each provider resting for want of money for its balance: a positive one ends the

@@ -135,6 +135,7 @@ class HealthView:
     last_latency_ms: float | None
     last_balance: str | None
     last_error: str | None
+    balance_at: float | None = None  # when last_balance was seen
 
 
 class Health:
@@ -265,7 +266,7 @@ class Health:
     async def balance_seen(self, provider: str, balance: str, positive: bool) -> None:
         """A balance answer: remembered, and money ends a "no money" rest."""
         key = self.keys.health(provider)
-        await self.redis.hset(key, "last_balance", balance)
+        await self.redis.hset(key, mapping={"last_balance": balance, "balance_at": self.clock()})
         reason = await self.redis.hget(key, "reason")
         if positive and reason == ProviderResting.NO_BALANCE:
             await self._close(provider)
@@ -331,5 +332,6 @@ class Health:
             reason=raw.get("reason", ""),
             last_latency_ms=float(latency) if latency else None,
             last_balance=raw.get("last_balance"),
+            balance_at=float(raw["balance_at"]) if raw.get("balance_at") else None,
             last_error=raw.get("last_error"),
         )

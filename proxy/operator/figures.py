@@ -141,6 +141,7 @@ async def _providers(sources: Sources, hour: Scoped, day: Scoped, now: float) ->
                 failures=view.failures,
                 last_error=scrub(view.last_error, sources.secrets) if view.last_error else None,
                 balance=view.last_balance,
+                balance_at=view.balance_at,
                 currency=settings.currency,
                 latency=Latency(p50_ms=p50, p99_ms=p99, calls=calls),
                 error_rate=buckets.ratio(errors, calls),

@@ -200,7 +200,9 @@ def _provider(i: int, p: Provider) -> str:
     lat = p["latency"]
     items = (
         ("Balance", f'{fig(f"{b}/balance", "money", p["balance"], cls="big")} '
-                    f'{fig(f"{b}/currency", "text", p["currency"], cls="unit")}'),
+                    f'{fig(f"{b}/currency", "text", p["currency"], cls="unit")}'
+                    f'<br><small>as of {fig(f"{b}/balance_at", "time", p["balance_at"])}'
+                    "</small>"),
         ("Latency p50 / p99", f'{fig(f"{b}/latency/p50_ms", "ms", lat["p50_ms"])} / '
                               f'{fig(f"{b}/latency/p99_ms", "ms", lat["p99_ms"])}'),
         ("Calls, 1 h", fig(f"{b}/latency/calls", "int", lat["calls"])),

@@ -42,7 +42,8 @@ class Provider(TypedDict):
     rest_until: float | None
     failures: int
     last_error: str | None  # scrubbed of keys
-    balance: str | None
+    balance: str | None  # as last seen (a client's getBalance, the poller's refresh)
+    balance_at: float | None
     currency: str
     latency: Latency
     error_rate: float | None  # errors / calls sent over the last hour

@@ -251,3 +251,15 @@ def test_rentals_are_listed_and_counted_for_their_tenant(proxy: Proxy) -> None:
     pva = next(t for t in view["tenants"] if t["name"] == "pva")
     assert pva["rented_day"] == 1 and pva["bought_day"] == 0
     assert phone not in proxy.client.get(f"{proxy.url}/admin", headers=BEARER).text
+
+
+def test_the_poller_keeps_every_providers_balance_recent(make_proxy: ProxyFactory) -> None:
+    """Nobody asks getBalance here: the poller does, every routing.balance_refresh."""
+    proxy = make_proxy(admin=ADMIN, routing={"poller": True, "balance_refresh": 0.2})
+    view = wait_for(proxy, lambda v: all(p["balance_at"] for p in v["providers"]))
+    first = {p["name"]: p["balance_at"] for p in view["providers"]}
+    for provider in view["providers"]:
+        assert Decimal(provider["balance"]) > 0 and provider["balance_at"] <= time.time()
+    later = wait_for(proxy, lambda v: all(p["balance_at"] > first[p["name"]]
+                                          for p in v["providers"]))  # fmt: skip
+    assert all(p["balance_at"] > first[p["name"]] for p in later["providers"])
