@@ -74,7 +74,12 @@ def parse(fields: Mapping[str, str]) -> Scoped:
     `provider|endpoint|kind`."""
     scoped: Scoped = {}
     for field, value in fields.items():
-        scope, _, name = field.partition("|")
+        # A name never holds "|"; a scope may (a tenant or provider named so): the last "|"
+        # ends the scope. An error group's name is the rest after "error|".
+        if field.startswith("error|"):
+            scope, name = "error", field[len("error|") :]
+        else:
+            scope, _, name = field.rpartition("|")
         counts = scoped.setdefault(scope, {})
         counts[name] = counts.get(name, 0) + int(value)
     return scoped

@@ -268,7 +268,7 @@ def _awaits_reconciliation(intent: Intent) -> bool:
 def _errors(read: Buckets, hour: Scoped, secrets: tuple[str, ...]) -> list[ErrorGroup]:
     groups = []
     for name, count in hour.get("error", {}).items():
-        provider, endpoint, kind = [*name.split("|"), "", ""][:3]
+        provider, endpoint, kind = [*name.rsplit("|", 2), "", ""][:3]  # a provider may hold "|"
         at, message = read.last_errors.get(f"error|{name}", (None, ""))
         groups.append(
             ErrorGroup(

@@ -260,6 +260,12 @@ def test_quantiles_take_the_bucket_bound_and_the_last_for_what_is_above() -> Non
     assert p50 == pytest.approx(5 / 3, abs=1e-3) and p99 == pytest.approx(14.8) and calls == 4
 
 
+def test_names_holding_the_separator_keep_their_counts() -> None:
+    scoped = buckets.parse({"tenant:a|b|bought": "2", "error|p|x|buy|bad_key": "1"})
+    assert scoped["tenant:a|b"] == {"bought": 2}
+    assert scoped["error"] == {"p|x|buy|bad_key": 1}
+
+
 def test_top_scopes_by_what_they_sold() -> None:
     scoped = buckets.parse({"service:tg|bought": "5", "service:wa|bought": "7",
                             "service:vk|bought": "5", "service:ok|coded": "1",
