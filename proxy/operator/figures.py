@@ -17,6 +17,7 @@ from typing import cast
 
 from proxy.actions import Context
 from proxy.config import ProviderSettings, TenantSettings
+from proxy.lifecycle import Activation
 from proxy.operator import buckets
 from proxy.operator.buckets import Buckets, Scoped
 from proxy.operator.schema import (
@@ -26,6 +27,7 @@ from proxy.operator.schema import (
     Chart,
     Charts,
     ErrorGroup,
+    Held,
     Intent,
     Intents,
     Latency,
@@ -38,7 +40,7 @@ from proxy.operator.schema import (
     mask_phone,
 )
 from proxy.operator.tally import MONEY_UNITS, scrub
-from proxy.rent.model import RentStatus
+from proxy.rent.model import Rent, RentStatus
 from proxy.rent.store import INTENT, RentStore
 
 SHOWN = 50  # activations, rentals and intents listed (the counts are of all of them)
@@ -180,17 +182,7 @@ async def _activations(sources: Sources, now: float) -> Activations:
     # Twice as many as shown: a tenant's index may still hold a few that just ended.
     newest = await ctx.store.newest_active([t.name for t in sources.tenants], 2 * SHOWN)
     shown = [
-        ActiveActivation(
-            id=act.id,
-            tenant=act.tenant,
-            provider=act.provider,
-            service=act.service,
-            country=act.country,
-            phone=mask_phone(act.phone),
-            state=act.state.name,
-            age_seconds=round(max(0.0, now - act.created), 1),
-            codes=len(act.messages),
-        )
+        ActiveActivation(**_held(act, act.state.name, now), codes=len(act.messages))
         for act in await ctx.store.load_many(newest)
         if act is not None and act.state.active
     ][:SHOWN]
@@ -208,20 +200,27 @@ async def _rentals(sources: Sources, now: float) -> Rentals:
     active.sort(key=lambda r: -r.created)
     shown = [
         ActiveRental(
-            id=rent.id,
-            tenant=rent.tenant,
-            provider=rent.provider,
-            service=rent.service,
-            country=rent.country,
-            phone=mask_phone(rent.phone),
-            state=rent.status.name,
-            age_seconds=round(max(0.0, now - rent.created), 1),
+            **_held(rent, rent.status.name, now),
             left_seconds=round(max(0.0, rent.until - now), 1),
             messages=len(rent.messages),
         )
         for rent in active[:SHOWN]
     ]
     return Rentals(active=len(active), shown=shown)
+
+
+def _held(number: Activation | Rent, state: str, now: float) -> Held:
+    """What an activation's row and a rental's share: whose, where from, the phone masked."""
+    return Held(
+        id=number.id,
+        tenant=number.tenant,
+        provider=number.provider,
+        service=number.service,
+        country=number.country,
+        phone=mask_phone(number.phone),
+        state=state,
+        age_seconds=round(max(0.0, now - number.created), 1),
+    )
 
 
 async def _intents(sources: Sources, now: float) -> Intents:
